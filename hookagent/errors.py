@@ -1,0 +1,45 @@
+"""The errors hookagent raises on purpose. Every message ends with what to do next."""
+from __future__ import annotations
+
+
+class HookagentError(Exception):
+    """Base of every error we raise on purpose; `main` prints it as one line and exits 2."""
+
+
+class ConfigError(HookagentError):
+    """The configuration is wrong: the message names the key path and the fix."""
+
+
+class SpoolError(HookagentError):
+    """The spool directory cannot be used safely (permissions, owner, symlink, disk)."""
+
+
+class VcsError(HookagentError):
+    """git or svn did not give us what we asked for."""
+
+
+class InstallError(HookagentError):
+    """A hook cannot be installed or removed."""
+
+
+RETRY = "retry"   # transient: back off (whole destination), try again later
+HOLD = "hold"     # misconfiguration: hold the queue, spend no attempt, keep everything
+DEAD = "dead"     # this entry will never be accepted: move it to dead/ with the answer kept
+
+
+class DeliveryError(HookagentError):
+    """A sink could not deliver. `kind` is RETRY, HOLD or DEAD.
+
+    `retry_after` is the server's Retry-After in seconds when it gave one; `status` and
+    `body` keep the HTTP answer (body truncated) for `status` and dead entries.
+    """
+
+    def __init__(self, message: str, kind: str, *, retry_after: float | None = None,
+                 status: int | None = None, body: str | None = None) -> None:
+        super().__init__(message)
+        if kind not in (RETRY, HOLD, DEAD):
+            raise ValueError(f"unknown delivery error kind {kind!r}")
+        self.kind = kind
+        self.retry_after = retry_after
+        self.status = status
+        self.body = body

@@ -1,0 +1,77 @@
+"""The domain objects shared by hooks, spool, agent and sinks.
+
+Plain classes, not dataclasses: this module is on the hook path, where every millisecond of
+import time is added to each commit (``dataclasses`` alone costs several).
+"""
+from __future__ import annotations
+
+FINISHED = "finished"
+DELIVERED = "delivered"
+
+
+class StoryRef:
+    """One story mentioned by a commit: its id and the state the message asks for (or None)."""
+
+    __slots__ = ("id", "state")
+
+    def __init__(self, id: int, state: str | None = None) -> None:
+        self.id = id
+        self.state = state
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoryRef) and (self.id, self.state) == (other.id, other.state)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.state))
+
+    def __repr__(self) -> str:
+        return f"StoryRef({self.id}, {self.state!r})"
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "state": self.state}
+
+
+class Commit:
+    """One commit, whatever produced it (git post-commit, post-receive, svn, backfill).
+
+    commit_id: what the tracker is told (git sha, svn revision or uuid@rev).
+    ident:     what makes it unique for the ledger (git sha; ``svn:<uuid>@<rev>``).
+    date:      ISO 8601 with offset.  url: link to the commit, or None.
+    repo:      absolute path of the repository it came from.  branch: when known.
+    email, added, removed, modified: for push-style payloads; may be empty.
+    """
+
+    __slots__ = ("commit_id", "ident", "author", "email", "date", "message", "url", "repo",
+                 "branch", "vcs", "added", "removed", "modified")
+
+    def __init__(self, commit_id: str, author: str, message: str, *, ident: str | None = None,
+                 email: str = "", date: str = "", url: str | None = None, repo: str = "",
+                 branch: str | None = None, vcs: str = "git", added: list[str] | None = None,
+                 removed: list[str] | None = None, modified: list[str] | None = None) -> None:
+        self.commit_id = commit_id
+        self.ident = ident or commit_id
+        self.author = author
+        self.email = email
+        self.date = date
+        self.message = message
+        self.url = url
+        self.repo = repo
+        self.branch = branch
+        self.vcs = vcs
+        self.added = added or []
+        self.removed = removed or []
+        self.modified = modified or []
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Commit":
+        known = {k: d[k] for k in cls.__slots__ if k in d}
+        return cls(known.pop("commit_id"), known.pop("author"), known.pop("message"), **known)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Commit) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Commit({self.commit_id!r}, author={self.author!r})"
