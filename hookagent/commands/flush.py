@@ -1,0 +1,117 @@
+"""`hookagent flush`: deliver everything that is due now, then exit.
+
+Exit status: 0 when nothing due is left (entries deferred to a later time do not count, they are
+listed on stderr); 1 when something due could not be sent now (queue held, destination paused,
+or interrupted); 2 on a configuration or spool error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="configuration file (default: $HOOKAGENT_CONFIG, ~/.config/hookagent/config.yaml, /etc/hookagent/config.yaml)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="keep going through backoffs until everything is sent or SECONDS have passed")
+    p.add_argument("--quiet", action="store_true", help="print nothing unless something is wrong")
+    p.add_argument("--verbose", "-v", action="store_true", help="also log each delivery to stderr")
+    p.add_argument("--background", action="store_true",
+                   help="(used by hooks) exit at once when another flush is already running")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hookagent import agentcmd, context
+
+    cfg = context.load_config(args.config)
+    context.setup_logging(cfg, verbose=args.verbose)
+    spool = context.open_spool(cfg)
+    # The lock only spares the tracker a crowd of background flushes (one per commit);
+    # correctness comes from claims, so a flush run by hand never waits for it.
+    lock = _FlushLock(spool.path("locks", "flush.lock"))
+    if args.background and not lock.try_acquire():
+        return 0
+    try:
+        agent = agentcmd.build(cfg)
+    except Exception:
+        lock.release()
+        raise
+    agentcmd.stop_on_signals(agent)
+    deadline = time.time() + args.wait
+    totals = {"sent": 0, "skipped": 0, "deferred": 0, "dead": 0}
+    try:
+        while True:
+            result = agent.run_once(time.time(), probe_held=True)
+            for k in totals:
+                totals[k] += getattr(result, k)
+            if agent.stopping or result.held:
+                break
+            if result.entries_done or result.dead or result.skipped:
+                continue  # progress: go round until a pass finds nothing more
+            now = time.time()
+            wake = result.paused_until or agent.spool.next_due()
+            if args.wait and wake and now < deadline:
+                time.sleep(max(0.01, min(wake - now, deadline - now, 1.0)))
+                continue
+            if args.background:
+                # Something queued after our last look while a rival flush gave up on the lock?
+                lock.release()
+                if not result.paused_until and agent.due_now() and lock.try_acquire():
+                    continue
+            break
+    finally:
+        lock.release()
+        agent.close()
+    return _report(agent, result, totals, args.quiet)
+
+
+def _report(agent, result, totals: dict, quiet: bool) -> int:
+    now = time.time()
+    due = agent.due_now(now)
+    deferred = agent.spool.count("deferred")
+    if not quiet or due or result.held:
+        line = (f"hookagent: sent {totals['sent']} commit(s); {due} due and not sent;"
+                f" {deferred} deferred; {totals['dead']} dead this run")
+        if totals["skipped"]:
+            line += f"; {totals['skipped']} skipped (already sent)"
+        print(line, file=sys.stderr)
+    if result.held:
+        print(f"hookagent: queue held: {result.held}", file=sys.stderr)
+    elif result.errors:
+        print(f"hookagent: last error: {result.errors[-1]}", file=sys.stderr)
+    if deferred and not quiet:
+        nd = agent.spool.next_due()
+        if nd:
+            print(f"hookagent: next retry in {max(0.0, nd - now):.0f}s", file=sys.stderr)
+    return 1 if (due or result.held or result.stopped) else 0
+
+
+class _FlushLock:
+    def __init__(self, path: str) -> None:
+        import os
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.held = False
+
+    def try_acquire(self) -> bool:
+        import fcntl
+        if self.held:
+            return True
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self.held = True
+        return True
+
+    def acquire(self) -> None:
+        import fcntl
+        if not self.held:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.held = True
+
+    def release(self) -> None:
+        import fcntl
+        if self.held:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.held = False

@@ -1,0 +1,36 @@
+"""`hookagent retry [--dead] [--held]`: re-queue now what waits for a retry (and, on request,
+what died or a held queue), clearing the destination's pause."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="configuration file")
+    p.add_argument("--dead", action="store_true", help="also re-queue dead entries")
+    p.add_argument("--held", action="store_true", help="release a held queue (after fixing the token or URL)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hookagent import context
+    cfg = context.load_config(args.config)
+    spool = context.open_spool(cfg)
+    now = time.time()
+    moved = spool.requeue("deferred", now)
+    dead = spool.requeue("dead", now) if args.dead else 0
+    dest = cfg.tracker.destination
+    state = spool.read_state(dest)
+    was_held = state.get("held")
+    state.update(paused_until=0.0, failures=0)
+    if args.held:
+        state.update(held=None, held_since=None)
+    spool.write_state(dest, state)
+    print(f"hookagent: re-queued {moved} deferred and {dead} dead entr(y/ies); destination unpaused"
+          + ("; hold released" if args.held and was_held else ""), file=sys.stderr)
+    if was_held and not args.held:
+        print(f"hookagent: the queue is still held ({was_held}); fix that, then run"
+              " `hookagent retry --held` or `hookagent flush`", file=sys.stderr)
+    print("hookagent: run `hookagent flush` to deliver now", file=sys.stderr)
+    return 0

@@ -1,0 +1,96 @@
+"""`hookagent status [--json]`: pending, deferred, in flight, held, dead, sent; ages; last error."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="configuration file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def collect(cfg, now: float | None = None) -> dict:
+    from hookagent import context
+    now = time.time() if now is None else now
+    spool = context.open_spool(cfg)
+    ledger = context.open_ledger(spool)
+    dest = cfg.tracker.destination
+
+    def commits(queue: str) -> tuple[int, int, list]:
+        entries = spool.entries(queue)
+        n = sum(len(e.get("commits", [])) for _, e in entries if isinstance(e, dict))
+        return len(entries), n, entries
+
+    new_n, new_c, new_e = commits("new")
+    def_n, def_c, def_e = commits("deferred")
+    dead_n, dead_c, dead_e = commits("dead")
+    created = [float(e.get("created") or now) for _, e in new_e + def_e if isinstance(e, dict)]
+    state = spool.read_state(dest)
+    dead_list = [{"entry": name, "commits": [c.get("commit_id") for c in e.get("commits", [])][:5],
+                  "error": e.get("last_error"), "status": e.get("last_status")}
+                 for name, e in dead_e if isinstance(e, dict)]
+    out = {
+        "spool_dir": spool.root,
+        "destination": dest,
+        "pending": {"entries": new_n, "commits": new_c},
+        "deferred": {"entries": def_n, "commits": def_c, "next_due": spool.next_due()},
+        "in_flight": spool.count("cur"),
+        "dead": {"entries": dead_n, "commits": dead_c, "items": dead_list[:20]},
+        "corrupt": spool.count("corrupt"),
+        "held": state.get("held"),
+        "held_since": state.get("held_since"),
+        "paused_until": state.get("paused_until") if (state.get("paused_until") or 0) > now else None,
+        "consecutive_failures": state.get("failures", 0),
+        "last_error": state.get("last_error"),
+        "last_error_at": state.get("last_error_at"),
+        "sent": ledger.count(dest, "sent"),
+        "oldest_pending_age": (now - min(created)) if created else None,
+    }
+    ledger.close()
+    return out
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60}s"
+    return f"{s}s"
+
+
+def run(args: argparse.Namespace) -> int:
+    from hookagent import context
+    cfg = context.load_config(args.config)
+    now = time.time()
+    st = collect(cfg, now)
+    if args.json:
+        print(json.dumps(st, indent=2, sort_keys=True))
+        return 0
+    print(f"spool:        {st['spool_dir']}")
+    print(f"destination:  {st['destination']}")
+    print(f"pending:      {st['pending']['commits']} commit(s) in {st['pending']['entries']} entr(y/ies)"
+          f", oldest {_ago(st['oldest_pending_age'])}")
+    nd = st["deferred"]["next_due"]
+    nd_text = f", next retry in {_ago(max(0.0, nd - now))}" if nd else ""
+    print(f"deferred:     {st['deferred']['commits']} commit(s){nd_text}")
+    print(f"in flight:    {st['in_flight']}")
+    print(f"dead:         {st['dead']['commits']} commit(s)" + ("  (hookagent retry --dead re-queues)" if st['dead']['entries'] else ""))
+    if st["corrupt"]:
+        print(f"corrupt:      {st['corrupt']} file(s) in {st['spool_dir']}/corrupt")
+    print(f"sent:         {st['sent']} commit(s)")
+    if st["held"]:
+        print(f"HELD:         {st['held']}")
+    elif st["paused_until"]:
+        print(f"paused:       {_ago(st['paused_until'] - now)} more after {st['consecutive_failures']} failure(s)")
+    if st["last_error"]:
+        print(f"last error:   {st['last_error']} ({_ago(now - st['last_error_at'])} ago)")
+    for item in st["dead"]["items"]:
+        print(f"  dead {item['entry']}: {item['error']}")
+    return 0

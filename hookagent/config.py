@@ -1,0 +1,235 @@
+"""The configuration file: YAML into frozen dataclasses, defaults in one place.
+
+Not on the hook path (it imports yaml and dataclasses): the hook reads a compiled JSON copy
+made by :mod:`hookagent.hookconf`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from hookagent.errors import ConfigError
+from hookagent.paths import default_config_paths, default_spool_dir, find_config  # noqa: F401
+
+API_CHOICES = ("v3", "v5", "stdout")
+
+
+@dataclass(frozen=True)
+class Tracker:
+    url: str = "https://www.pivotaltracker.com"
+    api: str = "v3"
+    token_file: str | None = None
+    token_env: str | None = None
+    token: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    ca_bundle: str | None = None
+
+    @property
+    def destination(self) -> str:
+        """What identifies where commits go (for the ledger): api and base URL, never the token."""
+        return f"{self.api} {self.url.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class Retry:
+    min_backoff: float = 30.0
+    max_backoff: float = 3600.0
+    max_age: float = 604800.0
+
+
+@dataclass(frozen=True)
+class RepoRule:
+    path: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Agent:
+    autostart: bool = True
+    log_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    spool_dir: str = field(default_factory=default_spool_dir)
+    spool_group: str | None = None
+    tracker: Tracker = field(default_factory=Tracker)
+    retry: Retry = field(default_factory=Retry)
+    repos: tuple[RepoRule, ...] = ()
+    agent: Agent = field(default_factory=Agent)
+    path: str | None = None   # the file this came from, if any
+
+    @property
+    def log_file(self) -> str:
+        return self.agent.log_file or os.path.join(self.spool_dir, "agent.log")
+
+    def hook_view(self) -> dict[str, Any]:
+        """The few settings the hook needs, as plain JSON (see hookconf)."""
+        return {
+            "spool_dir": self.spool_dir,
+            "spool_group": self.spool_group,
+            "destination": self.tracker.destination,
+            "repos": [{"path": r.path, "url": r.url} for r in self.repos],
+            "autostart": self.agent.autostart,
+            "log_file": self.log_file,
+            "config_path": self.path,
+        }
+
+    def read_token(self) -> str | None:
+        """The token, from token_env, token_file or token (in that order of preference)."""
+        t = self.tracker
+        if t.token_env:
+            value = os.environ.get(t.token_env, "").strip()
+            if not value:
+                raise ConfigError(f"tracker.token_env: environment variable {t.token_env} is empty or unset;"
+                                  " export it in the agent's environment or use tracker.token_file")
+            return value
+        if t.token_file:
+            try:
+                st = os.stat(t.token_file)
+                with open(t.token_file, encoding="utf-8") as fh:
+                    value = fh.read().strip()
+            except OSError as exc:
+                raise ConfigError(f"tracker.token_file: cannot read {t.token_file} ({exc.strerror});"
+                                  " create it (mode 0600) with the API token on one line") from None
+            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                warn(f"tracker.token_file: {t.token_file} is readable by group or others;"
+                     f" run: chmod 600 {t.token_file}")
+            if not value:
+                raise ConfigError(f"tracker.token_file: {t.token_file} is empty; put the API token in it")
+            return value
+        return t.token
+
+
+def warn(message: str) -> None:
+    print(f"hookagent: warning: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- loading
+
+_SCHEMA: dict[str, Any] = {
+    "spool_dir": str, "spool_group": str,
+    "tracker": {"url": str, "api": str, "token_file": str, "token_env": str, "token": str,
+                "timeout": float, "ca_bundle": str},
+    "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
+    "repos": list,
+    "agent": {"autostart": bool, "log_file": str},
+}
+
+
+def load(explicit: str | None = None) -> Config:
+    path = find_config(explicit)
+    if path is None:
+        return Config()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}; pass an existing file with --config") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: str | None = None) -> Config:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        pos = f" line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path or 'config'}:{pos} is not valid YAML ({getattr(exc, 'problem', exc)});"
+                          " fix the syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping of keys at the top level")
+    data = _check(data, _SCHEMA, "")
+    base = os.path.dirname(path) if path else os.getcwd()
+
+    def rel(p: str | None) -> str | None:
+        return None if p is None else os.path.normpath(os.path.join(base, os.path.expanduser(p)))
+
+    tr = data.get("tracker", {})
+    api = tr.get("api", "v3")
+    if api not in API_CHOICES:
+        raise ConfigError(f"tracker.api: {api!r} is not one of {', '.join(API_CHOICES)}")
+    url = tr.get("url", Tracker.url)
+    if api != "stdout" and not (url.startswith("https://") or url.startswith("http://")):
+        raise ConfigError(f"tracker.url: expected an http(s) base URL like https://www.pivotaltracker.com, got {url!r}")
+    if url.startswith("http://") and not _is_loopback(url):
+        warn("tracker.url: plain http sends the token unencrypted; use https")
+    if tr.get("token") is not None:
+        warn("tracker.token: a token written in the config file is discouraged; use tracker.token_file or token_env")
+    timeout = tr.get("timeout", 30.0)
+    if timeout <= 0:
+        raise ConfigError("tracker.timeout: must be a positive number of seconds")
+    tracker = Tracker(url=url.rstrip("/"), api=api, token_file=rel(tr.get("token_file")),
+                      token_env=tr.get("token_env"), token=tr.get("token"), timeout=timeout,
+                      ca_bundle=rel(tr.get("ca_bundle")))
+
+    rt = data.get("retry", {})
+    retry = Retry(**{k: float(v) for k, v in rt.items()})
+    if retry.min_backoff <= 0 or retry.max_backoff < retry.min_backoff:
+        raise ConfigError("retry: need 0 < min_backoff <= max_backoff")
+    if retry.max_age <= 0:
+        raise ConfigError("retry.max_age: must be a positive number of seconds")
+
+    repos = []
+    for i, item in enumerate(data.get("repos", [])):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise ConfigError(f"repos[{i}]: expected a mapping with at least 'path: <glob>'")
+        extra = set(item) - {"path", "url"}
+        if extra:
+            warn(f"repos[{i}]: unknown key(s) {', '.join(sorted(extra))} ignored")
+        if item.get("url") is not None and not isinstance(item["url"], str):
+            raise ConfigError(f"repos[{i}].url: expected a URL template string")
+        repos.append(RepoRule(path=os.path.expanduser(item["path"]), url=item.get("url")))
+
+    ag = data.get("agent", {})
+    agent = Agent(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")))
+    spool_dir = rel(data.get("spool_dir")) or default_spool_dir()
+    return Config(spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
+                  retry=retry, repos=tuple(repos), agent=agent,
+                  path=os.path.abspath(path) if path else None)
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _check(data: dict, schema: dict, prefix: str) -> dict:
+    out = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in schema:
+            warn(f"{where}: unknown key ignored (check the spelling against config.example.yaml)")
+            continue
+        want = schema[key]
+        if value is None:
+            continue
+        if isinstance(want, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: expected a mapping")
+            out[key] = _check(value, want, where + ".")
+        elif want is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{where}: expected a number, got {value!r}")
+            out[key] = float(value)
+        elif want is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            out[key] = value
+        elif not isinstance(value, want):
+            raise ConfigError(f"{where}: expected {want.__name__}, got {type(value).__name__}")
+        else:
+            out[key] = value
+    return out
+
+
+def dumps_hook_view(cfg: Config) -> str:
+    return json.dumps(cfg.hook_view(), sort_keys=True)

@@ -1,0 +1,54 @@
+"""Opening the things commands share: config, spool, ledger, sink, logging."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from hookagent import config as config_mod
+from hookagent.config import Config
+from hookagent.ledger import Ledger
+from hookagent.spool import Spool
+
+
+def load_config(path: str | None) -> Config:
+    return config_mod.load(path)
+
+
+def open_spool(cfg: Config) -> Spool:
+    return Spool(cfg.spool_dir, cfg.spool_group)
+
+
+def open_ledger(spool: Spool) -> Ledger:
+    return Ledger(os.path.join(spool.root, "ledger.sqlite3"), spool.file_mode)
+
+
+def make_sink(cfg: Config, stream=None):
+    from hookagent.sinks import make_sink as factory
+    t = cfg.tracker
+    token = None if t.api == "stdout" else cfg.read_token()
+    kwargs = {"timeout": t.timeout, "verify": t.ca_bundle or True}
+    if t.api == "stdout" and stream is not None:
+        kwargs["stream"] = stream
+    return factory(t.api, t.url, token, **kwargs)
+
+
+def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False) -> None:
+    root = logging.getLogger("hookagent")
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    try:
+        fd = os.open(cfg.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    except OSError as exc:
+        print(f"hookagent: warning: cannot write log {cfg.log_file} ({exc.strerror}); logging to stderr",
+              file=sys.stderr)
+        to_stderr = True
+    if to_stderr or verbose:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(fmt)
+        root.addHandler(h)

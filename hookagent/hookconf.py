@@ -1,0 +1,55 @@
+"""The hook's view of the configuration, without importing yaml on every commit.
+
+The hook needs a handful of settings (spool_dir, destination, url templates, autostart). Parsing
+YAML costs more than the rest of the hook together, so the full loader runs only when the config
+file changed: its result is cached as JSON in the user's cache directory, keyed by the config's
+real path and validated by its (inode, size, mtime). A missing or unwritable cache only costs time.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from hookagent.paths import cache_dir, find_config
+
+CACHE_VERSION = 1
+
+
+def load(explicit: str | None = None) -> dict:
+    """Settings for the hook. Raises ConfigError (from the full loader) when the file is bad."""
+    path = find_config(explicit)
+    if path is None:
+        from hookagent import config
+        return config.Config().hook_view()
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        from hookagent.errors import ConfigError
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}; fix the path given to the hook"
+                          " (reinstall with hookagent install --config FILE)") from None
+    stamp = [CACHE_VERSION, st.st_ino, st.st_size, st.st_mtime_ns, os.getuid()]
+    cache = os.path.join(cache_dir(), "config" + real.replace("%", "%25").replace("/", "%") + ".json")
+    try:
+        with open(cache, encoding="utf-8") as fh:
+            cached = json.load(fh)
+        if cached.get("stamp") == stamp:
+            return cached["view"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    from hookagent import config  # slow path: yaml
+    view = config.load(path).hook_view()
+    _write_cache(cache, {"stamp": stamp, "view": view})
+    return view
+
+
+def _write_cache(path: str, data: dict) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write only costs time

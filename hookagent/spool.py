@@ -1,0 +1,395 @@
+"""The on-disk queue, and nothing else.
+
+Layout (Maildir and Postfix habits)::
+
+    spool_dir/
+      tmp/        being written; never read by the agent
+      new/        due now; file mtime = when it became due
+      deferred/   waiting for a retry; file mtime = due time (Postfix's trick), also inside the entry
+      cur/        claimed by a live agent: ``NAME@AGENTID``; recovered when that agent's lock is free
+      dead/       refused for good (kept with the server's answer; ``hookagent retry --dead``)
+      corrupt/    unreadable entries, moved aside so they never stop the queue
+      locks/      one flock-ed file per running agent
+      state/      per-destination state (pause, hold, last error)
+
+An entry is one JSON file: ``{"v": 1, "dest", "created", "attempts", "due", "last_error",
+"commits": [...]}``. Writes go to tmp/, are fsynced, renamed into place and the directory is
+fsynced. A claim is a rename. Nothing is deleted before the agent says the server answered 2xx.
+
+This module is on the hook path: stdlib only, no heavy imports.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import time
+import zlib
+
+from hookagent.errors import SpoolError
+
+QUEUES = ("tmp", "new", "cur", "deferred", "dead", "corrupt", "locks", "state")
+ENTRY_VERSION = 1
+
+
+def dest_tag(destination: str) -> str:
+    return f"{zlib.crc32(destination.encode()):08x}"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:120]
+
+
+def commit_entry_name(destination: str, ident: str) -> str:
+    """Deterministic name for a one-commit entry: enqueueing the same commit twice is a no-op."""
+    return f"c-{dest_tag(destination)}-{_safe(ident)}.json"
+
+
+def batch_entry_name(destination: str) -> str:
+    return f"b-{dest_tag(destination)}-{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}.json"
+
+
+def make_entry(destination: str, commits: list[dict], now: float | None = None, **extra: object) -> dict:
+    now = time.time() if now is None else now
+    entry = {"v": ENTRY_VERSION, "dest": destination, "created": now, "attempts": 0, "due": now,
+             "last_error": None, "commits": commits}
+    entry.update(extra)
+    return entry
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Claim:
+    """An entry this agent owns until it acks, defers, releases or buries it."""
+
+    __slots__ = ("name", "path", "entry")
+
+    def __init__(self, name: str, path: str, entry: dict) -> None:
+        self.name = name
+        self.path = path
+        self.entry = entry
+
+
+class Spool:
+    def __init__(self, root: str, group: str | None = None, *, create: bool = True) -> None:
+        self.root = os.path.abspath(root)
+        self.gid: int | None = None
+        if group:
+            import grp
+            try:
+                self.gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise SpoolError(f"spool_group: no group named {group!r}; create it or fix spool_group") from None
+        self.dir_mode = 0o2770 if self.gid is not None else 0o700
+        self.file_mode = 0o660 if self.gid is not None else 0o600
+        if create:
+            self._prepare()
+        else:
+            self._check_root()
+
+    # ------------------------------------------------------------ setup and safety
+    def _prepare(self) -> None:
+        try:
+            self._check_root()
+        except FileNotFoundError:
+            try:
+                os.makedirs(os.path.dirname(self.root), exist_ok=True)
+                os.mkdir(self.root, self.dir_mode)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise SpoolError(f"cannot create spool {self.root}: {exc.strerror};"
+                                 " create it or point spool_dir at a writable folder") from None
+            self._fix_mode(self.root)
+            self._check_root()
+        for q in QUEUES:
+            p = os.path.join(self.root, q)
+            try:
+                os.mkdir(p, self.dir_mode)
+                self._fix_mode(p)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise SpoolError(f"cannot create {p}: {exc.strerror}; check the spool's owner and mode") from None
+
+    def _fix_mode(self, path: str) -> None:
+        try:
+            if self.gid is not None:
+                os.chown(path, -1, self.gid)
+            os.chmod(path, self.dir_mode)
+        except OSError as exc:
+            raise SpoolError(f"cannot set owner/mode of {path}: {exc.strerror}") from None
+
+    def _check_root(self) -> None:
+        st = os.lstat(self.root)  # FileNotFoundError goes up to _prepare
+        if stat.S_ISLNK(st.st_mode):
+            raise SpoolError(f"spool {self.root} is a symlink; refusing it: point spool_dir at the real folder")
+        if not stat.S_ISDIR(st.st_mode):
+            raise SpoolError(f"spool {self.root} is not a folder; fix spool_dir")
+        if st.st_mode & stat.S_IWOTH:
+            raise SpoolError(f"spool {self.root} is world-writable; refusing it: run chmod o-rwx {self.root}")
+        uid = os.geteuid()
+        if st.st_uid != uid and uid != 0:
+            if self.gid is None or st.st_gid != self.gid:
+                raise SpoolError(f"spool {self.root} belongs to uid {st.st_uid}, not to you (uid {uid});"
+                                 " use your own spool_dir, or share it with spool_group")
+
+    def path(self, queue: str, name: str = "") -> str:
+        return os.path.join(self.root, queue, name) if name else os.path.join(self.root, queue)
+
+    # ------------------------------------------------------------ writing
+    def _write(self, queue: str, name: str, entry: dict, mtime: float | None = None) -> str:
+        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        tmp = self.path("tmp", f"{name}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.gid is not None:
+                os.fchmod(fd, self.file_mode)
+            if mtime is not None:
+                os.utime(fd, (mtime, mtime))
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            _unlink(tmp)
+            raise
+        os.close(fd)
+        dest = self.path(queue, name)
+        try:
+            os.rename(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        _fsync_dir(self.path(queue))
+        return dest
+
+    def exists(self, name: str) -> bool:
+        return any(os.path.exists(self.path(q, name)) for q in ("new", "deferred", "dead"))
+
+    def enqueue(self, name: str, entry: dict) -> bool:
+        """Store an entry in new/. False when an entry of that name is already queued."""
+        if self.exists(name):
+            return False
+        self._write("new", name, entry)
+        return True
+
+    # ------------------------------------------------------------ the agent's side
+    def due_names(self) -> list[str]:
+        """Names in new/, oldest first (by mtime: when each became due)."""
+        out = []
+        with os.scandir(self.path("new")) as it:
+            for e in it:
+                if e.name.endswith(".json"):
+                    try:
+                        out.append((e.stat().st_mtime, e.name))
+                    except FileNotFoundError:
+                        continue
+        out.sort()
+        return [n for _, n in out]
+
+    def promote_due(self, now: float) -> int:
+        """Move deferred entries whose due time (file mtime) has come into new/."""
+        moved = 0
+        with os.scandir(self.path("deferred")) as it:
+            for e in it:
+                try:
+                    if e.stat().st_mtime <= now:
+                        os.rename(e.path, self.path("new", e.name))
+                        moved += 1
+                except FileNotFoundError:
+                    continue
+        return moved
+
+    def next_due(self) -> float | None:
+        best = None
+        with os.scandir(self.path("deferred")) as it:
+            for e in it:
+                try:
+                    m = e.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                best = m if best is None or m < best else best
+        return best
+
+    def claim(self, name: str, agent_id: str) -> Claim | None:
+        """Take new/NAME for this agent (a rename). None if another agent was faster.
+
+        A file that cannot be parsed is moved to corrupt/ and None is returned.
+        """
+        path = self.path("cur", f"{name}@{agent_id}")
+        try:
+            os.rename(self.path("new", name), path)
+        except FileNotFoundError:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                entry = json.loads(fh.read().decode("utf-8"))
+            if not isinstance(entry, dict) or not isinstance(entry.get("commits"), list):
+                raise ValueError("not an entry")
+        except (ValueError, UnicodeDecodeError, OSError):
+            self._quarantine(path, name)
+            return None
+        return Claim(name, path, entry)
+
+    def _quarantine(self, path: str, name: str) -> None:
+        try:
+            os.rename(path, self.path("corrupt", f"{name}.{int(time.time())}"))
+        except OSError:
+            pass
+
+    def ack(self, claim: Claim) -> None:
+        """Delivered (2xx for every commit): the entry is gone."""
+        _unlink(claim.path)
+
+    def release(self, claim: Claim) -> None:
+        """Put the entry back unchanged, due now (a held queue spends no attempt)."""
+        os.rename(claim.path, self.path("new", claim.name))
+
+    def defer(self, claim: Claim, due: float) -> None:
+        self._write("deferred", claim.name, claim.entry, mtime=due)
+        _unlink(claim.path)
+
+    def bury(self, claim: Claim) -> None:
+        self._write("dead", claim.name, claim.entry)
+        _unlink(claim.path)
+
+    def requeue(self, queue: str, now: float | None = None) -> int:
+        """Move every entry of deferred/ or dead/ back to new/, due now (``hookagent retry``)."""
+        now = time.time() if now is None else now
+        moved = 0
+        with os.scandir(self.path(queue)) as it:
+            for e in list(it):
+                try:
+                    with open(e.path, "rb") as fh:
+                        entry = json.loads(fh.read())
+                except (OSError, ValueError):
+                    continue
+                entry["due"] = now
+                if queue == "dead":
+                    entry["attempts"] = 0
+                    entry["created"] = now  # a fresh max_age for what a person re-queued
+                self._write("new", e.name, entry)
+                _unlink(e.path)
+                moved += 1
+        return moved
+
+    # ------------------------------------------------------------ agents and stale claims
+    def recover_stale(self) -> int:
+        """Return claims of agents that died (their lock file is free) to new/."""
+        import fcntl
+        alive: dict[str, bool] = {}
+        recovered = 0
+        with os.scandir(self.path("cur")) as it:
+            names = [e.name for e in it]
+        for claimed in names:
+            name, _, agent_id = claimed.rpartition("@")
+            if not name:
+                continue
+            if agent_id not in alive:
+                lock = self.path("locks", f"{agent_id}.lock")
+                try:
+                    fd = os.open(lock, os.O_RDWR)
+                except FileNotFoundError:
+                    alive[agent_id] = False
+                else:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        alive[agent_id] = False
+                        _unlink(lock)
+                    except OSError as exc:
+                        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                            raise
+                        alive[agent_id] = True
+                    finally:
+                        os.close(fd)
+            if not alive[agent_id]:
+                try:
+                    os.rename(self.path("cur", claimed), self.path("new", name))
+                    recovered += 1
+                except FileNotFoundError:
+                    pass
+        return recovered
+
+    def count(self, queue: str) -> int:
+        with os.scandir(self.path(queue)) as it:
+            return sum(1 for _ in it)
+
+    def entries(self, queue: str) -> list[tuple[str, dict | None]]:
+        out = []
+        with os.scandir(self.path(queue)) as it:
+            for e in it:
+                try:
+                    with open(e.path, "rb") as fh:
+                        out.append((e.name, json.loads(fh.read())))
+                except (OSError, ValueError):
+                    out.append((e.name, None))
+        return out
+
+    # ------------------------------------------------------------ destination state
+    def _state_path(self, destination: str) -> str:
+        return self.path("state", f"dest-{dest_tag(destination)}.json")
+
+    def read_state(self, destination: str) -> dict:
+        try:
+            with open(self._state_path(destination), encoding="utf-8") as fh:
+                st = json.load(fh)
+            if isinstance(st, dict):
+                return st
+        except (OSError, ValueError):
+            pass
+        return {"destination": destination, "failures": 0, "paused_until": 0.0, "held": None,
+                "last_error": None, "last_error_at": None, "last_success_at": None}
+
+    def write_state(self, destination: str, st: dict) -> None:
+        st["destination"] = destination
+        self._write("state", os.path.basename(self._state_path(destination)), st)
+
+    def all_states(self) -> list[dict]:
+        out = []
+        for _name, st in self.entries("state"):
+            if isinstance(st, dict):
+                out.append(st)
+        return out
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class AgentLock:
+    """A running agent's identity: a flock-ed file in locks/. Its claims die with it."""
+
+    def __init__(self, spool: Spool) -> None:
+        import fcntl
+        self.id = f"{os.getpid()}-{os.urandom(3).hex()}"
+        self.path = spool.path("locks", f"{self.id}.lock")
+        # Lock first, then rename into place: a lock file never exists unlocked, so another
+        # agent's recover_stale cannot mistake a starting agent for a dead one.
+        tmp = spool.path("tmp", f"{self.id}.lock")
+        self.fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, spool.file_mode)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        os.rename(tmp, self.path)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            _unlink(self.path)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "AgentLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
