@@ -1,0 +1,103 @@
+"""Configuration: the example loads, errors name the key path, unknown keys are warned about."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hookagent import config, hookconf
+from hookagent.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_loads_with_every_documented_key(capsys):
+    cfg = config.load(str(ROOT / "config.example.yaml"))
+    assert cfg.tracker.api == "v3"
+    assert cfg.tracker.url == "https://www.pivotaltracker.com"
+    assert cfg.tracker.token_file == "/etc/hookagent/token"
+    assert cfg.retry.min_backoff == 30 and cfg.retry.max_backoff == 3600 and cfg.retry.max_age == 604800
+    assert cfg.repos[0].url == "https://git.example.com/{repo}/commit/{commit_id}"
+    assert cfg.agent.autostart is True
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("tracker: {api: v9}", "tracker.api"),
+    ("tracker: {url: ftp://x}", "tracker.url"),
+    ("tracker: {timeout: soon}", "tracker.timeout"),
+    ("tracker: {timeout: -1}", "tracker.timeout"),
+    ("retry: {min_backoff: 10, max_backoff: 5}", "retry"),
+    ("retry: {max_age: 0}", "retry.max_age"),
+    ("repos: [{url: x}]", "repos[0]"),
+    ("agent: {autostart: sometimes}", "agent.autostart"),
+    ("tracker: [1, 2]", "tracker"),
+    ("- just\n- a list", "mapping"),
+    ("tracker: {url: 'http://x\n", "YAML"),
+])
+def test_errors_name_the_key_path(text, fragment):
+    with pytest.raises(ConfigError) as err:
+        config.parse(text, "/etc/hookagent/config.yaml")
+    assert fragment in str(err.value)
+
+
+def test_unknown_keys_are_warned_about_and_ignored(capsys):
+    cfg = config.parse("tracker: {api: v5, colour: blue}\nspeling: 1\n", "/x/c.yaml")
+    err = capsys.readouterr().err
+    assert "tracker.colour: unknown key" in err and "speling: unknown key" in err
+    assert cfg.tracker.api == "v5"
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path):
+    cfg = config.parse("spool_dir: spool\ntracker: {token_file: tok}\n", str(tmp_path / "c.yaml"))
+    assert cfg.spool_dir == str(tmp_path / "spool")
+    assert cfg.tracker.token_file == str(tmp_path / "tok")
+
+
+def test_token_file_readable_by_others_is_warned_about(tmp_path, capsys):
+    tok = tmp_path / "token"
+    tok.write_text("s3cret\n")
+    tok.chmod(0o644)
+    cfg = config.parse(f"tracker: {{token_file: {tok}}}", str(tmp_path / "c.yaml"))
+    assert cfg.read_token() == "s3cret"
+    err = capsys.readouterr().err
+    assert "readable by group or others" in err and "s3cret" not in err
+    tok.chmod(0o600)
+    assert cfg.read_token() == "s3cret"
+    assert "readable" not in capsys.readouterr().err
+
+
+def test_token_never_in_repr(tmp_path):
+    cfg = config.parse("tracker: {token: s3cret}", str(tmp_path / "c.yaml"))
+    assert "s3cret" not in repr(cfg)
+
+
+def test_missing_token_env_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
+    cfg = config.parse("tracker: {token_env: NO_SUCH_TOKEN_VAR}", str(tmp_path / "c.yaml"))
+    with pytest.raises(ConfigError, match="NO_SUCH_TOKEN_VAR"):
+        cfg.read_token()
+
+
+def test_hook_view_is_cached_and_refreshed_when_the_file_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOKAGENT_CACHE_DIR", str(tmp_path / "cache"))
+    conf = tmp_path / "c.yaml"
+    conf.write_text("spool_dir: one\n")
+    assert hookconf.load(str(conf))["spool_dir"] == str(tmp_path / "one")
+    cached = list((tmp_path / "cache").iterdir())
+    assert len(cached) == 1
+    conf.write_text("spool_dir: second\n")   # size changes: the stamp no longer matches
+    assert hookconf.load(str(conf))["spool_dir"] == str(tmp_path / "second")
+    # A bad file is reported, not served stale from the cache.
+    conf.write_text("tracker: {api: nope}\n")
+    with pytest.raises(ConfigError):
+        hookconf.load(str(conf))
+
+
+def test_hook_view_without_a_config_file_uses_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("HOOKAGENT_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    view = hookconf.load(None)
+    if not os.path.exists("/etc/hookagent/config.yaml"):
+        assert view["destination"] == "v3 https://www.pivotaltracker.com"

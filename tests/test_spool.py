@@ -1,0 +1,204 @@
+"""The spool protocol: every claim/ack/defer/release/bury/recover path, on a real folder."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hookagent.errors import SpoolError
+from hookagent.spool import AgentLock, Spool, batch_entry_name, commit_entry_name, make_entry
+
+DEST = "v3 http://127.0.0.1:1"
+
+
+def entry(*ids: str) -> dict:
+    return make_entry(DEST, [{"commit_id": i, "author": "a", "message": f"[#1] {i}"} for i in ids])
+
+
+@pytest.fixture
+def spool(tmp_path) -> Spool:
+    return Spool(str(tmp_path / "spool"))
+
+
+def test_layout_and_modes(spool):
+    for q in ("tmp", "new", "cur", "deferred", "dead", "corrupt", "locks", "state"):
+        st = os.stat(spool.path(q))
+        assert stat.S_IMODE(st.st_mode) == 0o700
+    name = commit_entry_name(DEST, "abc")
+    spool.enqueue(name, entry("abc"))
+    assert stat.S_IMODE(os.stat(spool.path("new", name)).st_mode) == 0o600
+    assert os.listdir(spool.path("tmp")) == []
+
+
+def test_enqueue_is_idempotent_per_destination_and_commit(spool):
+    name = commit_entry_name(DEST, "abc")
+    assert spool.enqueue(name, entry("abc"))
+    assert not spool.enqueue(name, entry("abc"))
+    assert spool.enqueue(commit_entry_name("v5 http://other", "abc"), entry("abc"))
+    assert len(spool.due_names()) == 2
+
+
+def test_claim_is_exclusive_and_ack_deletes(spool):
+    name = commit_entry_name(DEST, "abc")
+    spool.enqueue(name, entry("abc"))
+    with AgentLock(spool) as a, AgentLock(spool) as b:
+        c = spool.claim(name, a.id)
+        assert c is not None and c.entry["commits"][0]["commit_id"] == "abc"
+        assert spool.claim(name, b.id) is None
+        spool.ack(c)
+    assert spool.due_names() == [] and os.listdir(spool.path("cur")) == []
+
+
+def test_defer_uses_mtime_as_due_time_and_promotes_when_due(spool):
+    name = commit_entry_name(DEST, "abc")
+    spool.enqueue(name, entry("abc"))
+    now = time.time()
+    with AgentLock(spool) as a:
+        c = spool.claim(name, a.id)
+        c.entry["attempts"] = 1
+        spool.defer(c, now + 100)
+    assert spool.due_names() == []
+    assert abs(spool.next_due() - (now + 100)) < 1
+    assert spool.promote_due(now + 50) == 0
+    assert spool.promote_due(now + 101) == 1
+    with AgentLock(spool) as a:
+        assert spool.claim(name, a.id).entry["attempts"] == 1
+
+
+def test_release_keeps_the_entry_unchanged(spool):
+    name = commit_entry_name(DEST, "abc")
+    spool.enqueue(name, entry("abc"))
+    with open(spool.path("new", name), "rb") as fh:
+        before = fh.read()
+    with AgentLock(spool) as a:
+        spool.release(spool.claim(name, a.id))
+    with open(spool.path("new", name), "rb") as fh:
+        assert fh.read() == before
+
+
+def test_bury_and_requeue_dead(spool):
+    name = commit_entry_name(DEST, "abc")
+    spool.enqueue(name, entry("abc"))
+    with AgentLock(spool) as a:
+        c = spool.claim(name, a.id)
+        c.entry["last_error"] = "HTTP 422"
+        spool.bury(c)
+    assert spool.count("dead") == 1 and spool.due_names() == []
+    assert not spool.enqueue(name, entry("abc")), "a dead commit is not queued again by a hook"
+    assert spool.requeue("dead") == 1
+    assert spool.due_names() == [name] and spool.count("dead") == 0
+
+
+def test_corrupt_entry_is_quarantined_not_a_crash(spool):
+    with open(spool.path("new", "c-bad.json"), "wb") as fh:
+        fh.write(b"{not json")
+    with AgentLock(spool) as a:
+        assert spool.claim("c-bad.json", a.id) is None
+    assert spool.due_names() == [] and spool.count("corrupt") == 1
+
+
+def test_claims_of_a_killed_agent_are_recovered_and_live_ones_are_not(spool):
+    names = [commit_entry_name(DEST, f"c{i}") for i in range(3)]
+    for i, n in enumerate(names):
+        spool.enqueue(n, entry(f"c{i}"))
+    # A real separate process claims two entries, then dies by SIGKILL holding them.
+    code = (
+        "import os, sys; from hookagent.spool import Spool, AgentLock\n"
+        f"s = Spool({spool.root!r}); a = AgentLock(s)\n"
+        f"s.claim({names[0]!r}, a.id); s.claim({names[1]!r}, a.id)\n"
+        "print('claimed', flush=True); os.kill(os.getpid(), 9)\n"
+    )
+    proc = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True)
+    assert "claimed" in proc.stdout and proc.returncode == -9
+    with AgentLock(spool) as live:
+        spool.claim(names[2], live.id)
+        assert len(os.listdir(spool.path("cur"))) == 3
+        assert spool.recover_stale() == 2
+        assert sorted(spool.due_names()) == sorted(names[:2])
+        assert len(os.listdir(spool.path("cur"))) == 1, "the live agent keeps its claim"
+
+
+def test_refuses_symlink_world_writable_and_foreign_spools(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(SpoolError, match="symlink"):
+        Spool(str(link))
+    real.chmod(0o777)
+    with pytest.raises(SpoolError, match="world-writable"):
+        Spool(str(real))
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.access("/usr/bin/python3", os.X_OK),
+                    reason="needs root, and a system python a stranger can run")
+def test_refuses_a_spool_owned_by_a_stranger():
+    import shutil
+    import tempfile
+    base = tempfile.mkdtemp(prefix="hookagent-stranger-")   # pytest's tmp_path is 0700 to others
+    try:
+        os.chmod(base, 0o755)
+        pkg = os.path.join(base, "pkg")
+        shutil.copytree(os.path.join(os.path.dirname(os.path.dirname(__file__)), "hookagent"),
+                        os.path.join(pkg, "hookagent"))   # the checkout may sit under a private home
+        d = os.path.join(base, "theirs")
+        os.mkdir(d, 0o700)
+        os.chown(d, 12345, 12345)
+        code = ("import os; os.setgid(54321); os.setuid(54321)\n"
+                "from hookagent.spool import Spool\n"
+                f"try:\n Spool({d!r})\nexcept Exception as e: print(type(e).__name__, e)\n")
+        proc = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, cwd="/",
+                              env={"PYTHONPATH": pkg, "PATH": "/usr/bin:/bin"})
+        assert "SpoolError" in proc.stdout and "belongs to uid 12345" in proc.stdout, proc.stderr
+    finally:
+        shutil.rmtree(base)
+
+
+def test_group_shared_spool_is_setgid_and_group_writable(tmp_path):
+    import grp
+    group = grp.getgrgid(os.getgid()).gr_name
+    s = Spool(str(tmp_path / "g"), group)
+    st = os.stat(s.root)
+    assert stat.S_IMODE(st.st_mode) == 0o2770
+    name = batch_entry_name(DEST)
+    s.enqueue(name, entry("a", "b"))
+    assert stat.S_IMODE(os.stat(s.path("new", name)).st_mode) == 0o660
+
+
+def test_many_concurrent_writers_and_claimers_lose_nothing(spool):
+    """8 writer processes and 3 claimer processes at once: every entry claimed exactly once."""
+    writer = (
+        "import sys; from hookagent.spool import *\n"
+        f"s = Spool({spool.root!r})\n"
+        "w = int(sys.argv[1])\n"
+        "for i in range(50):\n"
+        f"    s.enqueue(commit_entry_name({DEST!r}, f'w{{w}}-{{i}}'), make_entry({DEST!r}, [{{'commit_id': f'w{{w}}-{{i}}'}}]))\n"
+    )
+    claimer = (
+        "import time; from hookagent.spool import *\n"
+        f"s = Spool({spool.root!r}); a = AgentLock(s); got = []\n"
+        "idle = 0\n"
+        "while idle < 20:\n"
+        "    names = s.due_names()\n"
+        "    idle = idle + 1 if not names else 0\n"
+        "    for n in names:\n"
+        "        c = s.claim(n, a.id)\n"
+        "        if c: got.append(c.entry['commits'][0]['commit_id']); s.ack(c)\n"
+        "    time.sleep(0.02)\n"
+        "print('\\n'.join(got))\n"
+    )
+    claimers = [subprocess.Popen([sys.executable, "-c", claimer], stdout=subprocess.PIPE, text=True)
+                for _ in range(3)]
+    writers = [subprocess.Popen([sys.executable, "-c", writer, str(w)]) for w in range(8)]
+    for w in writers:
+        assert w.wait() == 0
+    got: list[str] = []
+    for c in claimers:
+        out, _ = c.communicate()
+        got += [line for line in out.splitlines() if line]
+    assert sorted(got) == sorted(f"w{w}-{i}" for w in range(8) for i in range(50))
+    assert os.listdir(spool.path("tmp")) == []
