@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         queued = handler(view, args.args)
         if queued and view.get("autostart", True):
             start_agent(view)
+    except OSError as exc:  # full disk, read-only spool, permissions
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"hookagent: {args.name}: could not record the commit: {exc.strerror}{where};"
+              " the commit itself is fine; once fixed, `hookagent backfill` sends what was missed",
+              file=sys.stderr)
     except Exception as exc:  # the hook path never fails a commit
         print(f"hookagent: {args.name}: {_one_line(exc)}; the commit itself is fine"
               " (run `hookagent status` to see the queue)", file=sys.stderr)

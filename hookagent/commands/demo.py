@@ -1,0 +1,143 @@
+"""`hookagent demo`: the whole path, end to end, in a temporary folder, in a few seconds.
+
+Creates a git repository, installs the hooks with the installer, starts the local receiver with
+a few stories, makes commits with and without story references (the hooks record them and start
+the agent), waits for delivery and prints what the receiver shows per story. Leaves nothing
+running; the folder is removed unless --keep.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+STORIES = (101, 102, 103)
+COMMITS = [
+    ("Torpedoes now powered [fixes #101]", "torpedo.txt"),
+    ("Refactor the warp core, no story here", "warp.txt"),
+    ("Shields at 80% [#102] & <more> to come", "shields.txt"),
+    ("Sensors calibrated [Finishes #102 #103]", "sensors.txt"),
+    ("Release the shields [delivers #102]", "release.txt"),
+    ("Merge pull request #12 from crew/tidy (not a story reference)", "tidy.txt"),
+]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
+    p.add_argument("--api", choices=("v3", "v5"), default="v3", help="wire format to use (default v3)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hookagent.devserver import DevServer
+
+    base = tempfile.mkdtemp(prefix="hookagent-demo-")
+    token = os.urandom(12).hex()
+    server = DevServer(token=token, stories=STORIES)
+    server.start()
+    try:
+        _say(f"receiver: {server.url} (stories {', '.join('#%d' % s for s in STORIES)})")
+        conf = _write_config(base, server.url, token, args.api)
+        repo = os.path.join(base, "repo")
+        env = _git_env(base)
+        _run(["git", "init", "-q", "-b", "main", repo], env)
+        out = _run([sys.executable, "-m", "hookagent", "install", repo, "--config", conf], env)
+        _say("install: " + out.strip().splitlines()[-1] if out.strip() else "install: done")
+        for message, fname in COMMITS:
+            with open(os.path.join(repo, fname), "w", encoding="utf-8") as fh:
+                fh.write(message + "\n")
+            _run(["git", "add", fname], env, cwd=repo)
+            t0 = time.perf_counter()
+            _run(["git", "commit", "-q", "-m", message], env, cwd=repo)
+            _say(f"commit ({(time.perf_counter() - t0) * 1000:.0f} ms): {message}")
+        _run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--wait", "20", "--quiet"], env)
+        _wait_for_background_agents(base)
+        _show(server)
+        _run([sys.executable, "-m", "hookagent", "status", "--config", conf], env, echo=True)
+    finally:
+        server.stop()
+        if args.keep:
+            _say(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _write_config(base: str, url: str, token: str, api: str) -> str:
+    token_file = os.path.join(base, "token")
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    import yaml
+    conf = os.path.join(base, "config.yaml")
+    data = {
+        "spool_dir": os.path.join(base, "spool"),
+        "tracker": {"url": url, "api": api, "token_file": token_file, "timeout": 5},
+        "retry": {"min_backoff": 0.2, "max_backoff": 2},
+        "repos": [{"path": "*", "url": "https://git.example.com/{repo}/commit/{commit_id}"}],
+        "agent": {"autostart": True},
+    }
+    with open(conf, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    return conf
+
+
+def _git_env(base: str) -> dict:
+    env = dict(os.environ)
+    env.update({"GIT_AUTHOR_NAME": "Demo Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+                "GIT_COMMITTER_NAME": "Demo Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
+                "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.path.join(base, "gitconfig"),
+                "HOOKAGENT_CACHE_DIR": os.path.join(base, "cache")})
+    env.pop("HOOKAGENT_CONFIG", None)
+    return env
+
+
+def _run(cmd: list[str], env: dict, cwd: str | None = None, echo: bool = False) -> str:
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    if echo:
+        print(proc.stdout, end="")
+    if proc.returncode not in (0,):
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n{proc.stdout}")
+    return proc.stdout
+
+
+def _wait_for_background_agents(base: str, timeout: float = 10.0) -> None:
+    """The hooks started flushes of their own; wait until none holds the flush lock."""
+    import fcntl
+    path = os.path.join(base, "spool", "locks", "flush.lock")
+    if not os.path.exists(path):
+        return
+    fd = os.open(path, os.O_RDWR)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                time.sleep(0.05)
+    finally:
+        os.close(fd)
+
+
+def _show(server) -> None:
+    stories = server.stories()
+    _say("")
+    _say("What the receiver shows:")
+    for sid in sorted(stories, key=int):
+        story = stories[sid]
+        _say(f"  story #{story['id']}  state: {story['current_state']}")
+        for c in story["comments"]:
+            _say(f"    - {c['author']} {str(c['commit_id'])[:10]}: {c['message'].strip()}")
+            if c.get("url"):
+                _say(f"      {c['url']}")
+    _say("")

@@ -1,0 +1,89 @@
+"""A hookagent "site" for tests: a config file, a spool, a token file and a running receiver."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from hookagent import config as config_mod
+from hookagent.model import Commit
+from hookagent.spool import Spool, commit_entry_name, make_entry
+
+TOKEN = "t0k3n-for-tests"
+
+
+class Site:
+    def __init__(self, root: Path, url: str, api: str = "v3", token: str = TOKEN, **overrides) -> None:
+        self.root = root
+        self.token_file = root / "token"
+        self.token_file.write_text(token + "\n")
+        self.token_file.chmod(0o600)
+        self.config_path = root / "config.yaml"
+        self.data = {
+            "spool_dir": str(root / "spool"),
+            "tracker": {"url": url, "api": api, "token_file": str(self.token_file), "timeout": 5},
+            "retry": {"min_backoff": 0.05, "max_backoff": 0.5, "max_age": 3600},
+            "agent": {"autostart": False},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict):
+                self.data.setdefault(key, {}).update(value)
+            else:
+                self.data[key] = value
+        self.write()
+
+    def write(self) -> None:
+        self.config_path.write_text(yaml.safe_dump(self.data))
+
+    def set_token(self, token: str) -> None:
+        self.token_file.write_text(token + "\n")
+
+    @property
+    def config(self) -> config_mod.Config:
+        return config_mod.load(str(self.config_path))
+
+    @property
+    def spool(self) -> Spool:
+        return Spool(self.data["spool_dir"])
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "hookagent", args[0], "--config", str(self.config_path), *args[1:]]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{cmd} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def enqueue_fake_commits(self, n: int, prefix: str = "c", story: int = 101) -> list[str]:
+        """Put n one-commit entries straight into the spool (fast; for agent-side tests)."""
+        dest = self.config.tracker.destination
+        spool = self.spool
+        ids = []
+        for i in range(n):
+            cid = f"{prefix}{i:06d}"
+            c = Commit(cid, "Ada Tester", f"Work item {i} [#{story}]", date="2026-11-28T10:00:00+00:00")
+            spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
+            ids.append(cid)
+        return ids
+
+
+def git(repo: str | Path, *args: str, input: str | None = None, env: dict | None = None) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, input=input,
+                          env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def commit_file(repo: str | Path, message: str | bytes, name: str | None = None, env: dict | None = None,
+                extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Make a real commit (hooks fire) and return the completed `git commit`."""
+    repo = Path(repo)
+    name = name or f"f{len(list(repo.iterdir()))}.txt"
+    (repo / name).write_text(os.urandom(4).hex())
+    git(repo, "add", name)
+    data = message if isinstance(message, bytes) else message.encode("utf-8")
+    return subprocess.run(["git", "-C", str(repo), *extra_args, "commit", "-q", "-F", "-"], input=data,
+                          capture_output=True, env=env)

@@ -1,0 +1,182 @@
+"""The git post-commit path end to end: real repository, installed hook, real commits, real receiver."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hookagent.devserver import DevServer
+from testing.site import TOKEN, Site, commit_file, git
+
+
+@pytest.fixture
+def server():
+    with DevServer(token=TOKEN) as s:
+        yield s
+
+
+def make_repo(tmp_path: Path, site: Site) -> Path:
+    repo = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                           str(site.config_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return repo
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_commits_with_references_reach_their_stories_through_the_background_agent(tmp_path, server):
+    site = Site(tmp_path, server.url, agent={"autostart": True},
+                repos=[{"path": str(tmp_path / "*"), "url": "https://git.example.com/{repo}/commit/{commit_id}"}])
+    repo = make_repo(tmp_path, site)
+    messages = ["Torpedoes now powered [fixes #123456]", "no story here",
+                "Merge pull request #12 from a/b", "Shields [#222 #333] and [delivers #444]"]
+    for m in messages:
+        assert commit_file(repo, m).returncode == 0
+    assert wait_until(lambda: len(server.received()) == 2), server.received()
+    got = {r["message"].strip(): r for r in server.received()}
+    assert set(got) == {messages[0], messages[3]}
+    rec = got[messages[0]]
+    sha = git(repo, "rev-parse", "HEAD~3").strip()
+    assert rec["commit_id"] == sha and rec["author"] == "Ada Tester"
+    assert rec["url"] == f"https://git.example.com/work/commit/{sha}"
+    stories = server.stories()
+    assert stories[123456]["current_state"] == "finished"
+    assert stories[444]["current_state"] == "delivered"
+    assert stories[222]["current_state"] == "started" and len(stories[222]["comments"]) == 1
+    assert wait_until(lambda: not site.spool.due_names() and not os.listdir(site.spool.path("cur")))
+
+
+def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
+    site = Site(tmp_path, server.url)
+    repo = make_repo(tmp_path, site)
+    big = "[#7] big\n\n" + ("lorem ipsum & <tag> ]]> " * 12500)  # ~300 KB
+    cases = [
+        "[#1] ampersand & angle <b>bold</b> \"quotes\" 'single'",
+        "[#2] CDATA end ]]> and <![CDATA[ start",
+        "[#3] control \x01\x02\x1b[31m chars \x7f tab\tend",
+        "[#4] emoji 🚀🔥 and 日本語 and é",
+        "[#5] right-to-left שלום עולם مرحبا",
+        big,
+    ]
+    for m in cases:
+        assert commit_file(repo, m).returncode == 0
+    # A latin-1 commit, declared as such by git's encoding header.
+    latin = "[#6] café crème brûlée"
+    assert commit_file(repo, latin.encode("latin-1"), extra_args=("-c", "i18n.commitEncoding=ISO-8859-1")).returncode == 0
+    assert site.cli("flush").returncode == 0
+    got = {r["message"].split("]")[0] + "]": r["message"] for r in server.received()}
+    assert len(got) == 7
+    def clean(s: str) -> str:   # what XML 1.0 can carry: control chars other than \t\n\r removed
+        return "".join(ch for ch in s if ch in "\t\n\r" or ord(ch) >= 0x20)
+    for m in cases + [latin]:
+        assert got[m.split("]")[0] + "]"].rstrip("\n") == clean(m).rstrip("\n")
+
+
+def background_flushes_done(site: Site, timeout: float = 20.0) -> bool:
+    """True once no background flush holds the flush lock."""
+    import fcntl
+    path = Path(site.data["spool_dir"]) / "locks" / "flush.lock"
+    def free() -> bool:
+        if not path.exists():
+            return True
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+    return wait_until(free, timeout)
+
+
+def test_server_down_the_commit_succeeds_silently_and_the_commit_waits_in_the_spool(tmp_path):
+    site = Site(tmp_path, "http://127.0.0.1:9", agent={"autostart": True},
+                retry={"min_backoff": 60, "max_backoff": 120})
+    repo = make_repo(tmp_path, site)
+    proc = commit_file(repo, "Change [fixes #1]")
+    assert proc.returncode == 0 and proc.stderr == b"", "the hook itself never touches the network"
+    assert background_flushes_done(site)
+    st = json.loads(site.cli("status", "--json").stdout)
+    assert st["deferred"]["commits"] == 1 and st["consecutive_failures"] == 1
+    assert "127.0.0.1:9" in st["destination"]
+
+
+@pytest.mark.parametrize("scenario", ["bad-config", "missing-config", "read-only-spool", "spool-is-symlink"])
+def test_the_commit_never_fails_and_says_one_line(tmp_path, scenario):
+    site = Site(tmp_path, "http://127.0.0.1:9", agent={"autostart": True})
+    repo = make_repo(tmp_path, site)
+    spool_dir = Path(site.data["spool_dir"])
+    if scenario == "bad-config":
+        site.config_path.write_text("tracker: {api: [unclosed\n")
+    elif scenario == "missing-config":
+        site.config_path.unlink()
+    elif scenario == "read-only-spool":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        site.spool
+        (spool_dir / "tmp").chmod(0o500)
+    elif scenario == "spool-is-symlink":
+        real = tmp_path / "real-spool"
+        real.mkdir(mode=0o700)
+        spool_dir.symlink_to(real)
+    proc = commit_file(repo, "Change [fixes #1]")
+    assert proc.returncode == 0
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Change [fixes #1]"
+    lines = [ln for ln in proc.stderr.decode().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hookagent: post-commit:"), lines
+
+
+def test_full_disk_is_reported_and_the_commit_succeeds(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and tmpfs to make a really full disk")
+    try:
+        site = Site(tmp_path, "http://127.0.0.1:9", spool_dir=str(mnt / "spool"))
+        repo = make_repo(tmp_path, site)
+        site.spool
+        with open(mnt / "filler", "wb") as fh:   # fill the file system to the last block
+            try:
+                while True:
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+            except OSError:
+                pass
+        proc = commit_file(repo, "Change [fixes #1]")
+        assert proc.returncode == 0
+        err = proc.stderr.decode().strip().splitlines()
+        assert len(err) == 1 and "No space left on device" in err[0], err
+        assert os.listdir(mnt / "spool" / "tmp") == [], "no half-written entry is left behind"
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_foreign_hook_still_runs_after_ours(tmp_path, server):
+    site = Site(tmp_path, server.url)
+    repo = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    marker = tmp_path / "marker"
+    hook = repo / ".git" / "hooks" / "post-commit"
+    hook.write_text(f"#!/bin/sh\necho ran >> {marker}\nexit 0\n")
+    hook.chmod(0o755)
+    subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                    str(site.config_path)], check=True, capture_output=True)
+    assert commit_file(repo, "With story [#9]").returncode == 0
+    assert marker.read_text() == "ran\n"
+    assert len(site.spool.due_names()) == 1
