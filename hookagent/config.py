@@ -61,6 +61,8 @@ class Config:
     retry: Retry = field(default_factory=Retry)
     repos: tuple[RepoRule, ...] = ()
     agent: Agent = field(default_factory=Agent)
+    branches: tuple[str, ...] = ("*",)
+    tags: bool = False
     path: str | None = None   # the file this came from, if any
 
     @property
@@ -77,6 +79,8 @@ class Config:
             "autostart": self.agent.autostart,
             "log_file": self.log_file,
             "config_path": self.path,
+            "branches": list(self.branches),
+            "tags": self.tags,
         }
 
     def read_token(self) -> str | None:
@@ -118,6 +122,7 @@ _SCHEMA: dict[str, Any] = {
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
     "agent": {"autostart": bool, "log_file": str},
+    "branches": list, "tags": bool,
 }
 
 
@@ -191,9 +196,13 @@ def parse(text: str, path: str | None = None) -> Config:
 
     ag = data.get("agent", {})
     agent = Agent(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")))
+    branches = data.get("branches", ["*"])
+    if not branches or not all(isinstance(b, str) and b for b in branches):
+        raise ConfigError("branches: expected a list of branch name globs, like [main, 'release/*']")
     spool_dir = rel(data.get("spool_dir")) or default_spool_dir()
     return Config(spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
-                  retry=retry, repos=tuple(repos), agent=agent,
+                  retry=retry, repos=tuple(repos), agent=agent, branches=tuple(branches),
+                  tags=data.get("tags", False),
                   path=os.path.abspath(path) if path else None)
 
 

@@ -25,5 +25,50 @@ def post_commit(view: dict, argv: list[str]) -> int:
     return int(_spool(view).enqueue(spool_mod.commit_entry_name(dest, commit.ident), entry))
 
 
-def post_receive(view: dict, argv: list[str]) -> int:
-    raise NotImplementedError("post-receive is not implemented yet")
+def post_receive(view: dict, argv: list[str], stdin_text: str | None = None) -> int:
+    """Record the commits a push made new (see pushes.py). Returns how many entries were queued."""
+    import sys
+    from hookagent import pushes
+
+    text = sys.stdin.read() if stdin_text is None else stdin_text
+    updates = pushes.parse_updates(text)
+    repo = vgit.toplevel(os.getcwd())
+    branches = view.get("branches") or ["*"]
+    tags = bool(view.get("tags"))
+    moved = [u for u in updates if pushes.watched(u.ref, branches, tags)]
+    if not moved:
+        return 0
+    spool = _spool(view)
+    dest = view["destination"]
+    queued = 0
+    with pushes.Snapshot(spool, repo) as snap:
+        seen = snap.load()
+        if seen is None:  # first push since install: what the other watched refs hold now
+            seen = {ref: sha for ref, sha in vgit.list_refs(repo).items()
+                    if pushes.watched(ref, branches, tags)}
+            for u in moved:
+                seen.pop(u.ref, None)
+        exclude = set(seen.values()) | {u.old for u in moved if not u.created}
+        commits = []
+        for u in moved:
+            if u.deleted:
+                continue
+            for fields in vgit.stream_new_commits(repo, u.new, exclude):
+                if not refs.has_refs(fields["message"]):
+                    continue
+                url = links.commit_url(view.get("repos") or [], repo, fields["sha"], u.branch)
+                commits.append(vgit.to_commit(fields, repo, u.branch, url).to_dict())
+            exclude.add(u.new)   # a commit shared by several refs of this push counts once
+        for i in range(0, len(commits), BATCH):
+            entry = spool_mod.make_entry(dest, commits[i:i + BATCH], push=[u.ref for u in moved])
+            queued += int(spool.enqueue(spool_mod.batch_entry_name(dest), entry))
+        for u in moved:
+            if u.deleted:
+                seen.pop(u.ref, None)
+            else:
+                seen[u.ref] = u.new
+        snap.save(seen)
+    return queued
+
+
+BATCH = 1000

@@ -98,3 +98,71 @@ def current_branch(repo: str) -> str | None:
 def to_commit(fields: dict, repo: str, branch: str | None, url: str | None) -> Commit:
     return Commit(fields["sha"], fields["author"], fields["message"], email=fields["email"],
                   date=fields["date"], url=url, repo=repo, branch=branch, vcs="git")
+
+
+def list_refs(repo: str) -> dict[str, str]:
+    out = git(["for-each-ref", "--format=%(objectname) %(refname)"], repo).decode("utf-8", "surrogateescape")
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        refs[ref] = sha
+    return refs
+
+
+LOG_FORMAT = "%H%x00%an%x00%ae%x00%aI%x00%B%x00"
+
+
+def stream_new_commits(repo: str, tip: str, exclude: set[str]):
+    """Commits reachable from tip and from none of `exclude`, oldest first, as field dicts.
+
+    One `git log` process (no GitPython): messages come re-encoded to UTF-8 by git from each
+    commit's declared encoding.
+    """
+    spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and set(x) != {"0"}]) + "\n"
+    return stream_log(repo, ["--stdin", "--reverse", "--topo-order"], spec.encode())
+
+
+def stream_log(repo: str, args: list[str], stdin: bytes | None = None):
+    """Run `git log ARGS` with our format and yield field dicts as git produces them."""
+    cmd = ["git", "log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", *args]
+    proc = subprocess.Popen(cmd, cwd=repo, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if stdin is not None:
+        import threading
+        def feed() -> None:
+            try:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        threading.Thread(target=feed, daemon=True).start()
+    fields: list[bytes] = []
+    buf = b""
+    try:
+        while True:
+            chunk = proc.stdout.read(1 << 16)
+            if not chunk:
+                break
+            buf += chunk
+            *complete, buf = buf.split(b"\x00")
+            for part in complete:
+                if not fields and not part.strip(b"\n"):
+                    continue  # the -z separator between commits
+                fields.append(part)
+                if len(fields) == 5:
+                    yield _fields(fields)
+                    fields = []
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.stderr.close()
+        code = proc.wait()
+    if code != 0:
+        msg = err.decode("utf-8", "replace").strip().splitlines()
+        raise VcsError(f"git log failed: {msg[-1] if msg else code}")
+
+
+def _fields(f: list[bytes]) -> dict:
+    return {"sha": f[0].strip(b"\n").decode("ascii", "replace"), "author": decode(f[1], None),
+            "email": decode(f[2], None), "date": f[3].decode("ascii", "replace"),
+            "message": decode(f[4], None)}
