@@ -61,6 +61,8 @@ class Config:
     retry: Retry = field(default_factory=Retry)
     repos: tuple[RepoRule, ...] = ()
     agent: Agent = field(default_factory=Agent)
+    svn_reader: str = "svnlook"
+    svn_commit_id: str = "revision"
     branches: tuple[str, ...] = ("*",)
     tags: bool = False
     path: str | None = None   # the file this came from, if any
@@ -81,6 +83,7 @@ class Config:
             "config_path": self.path,
             "branches": list(self.branches),
             "tags": self.tags,
+            "svn": {"reader": self.svn_reader, "commit_id": self.svn_commit_id},
         }
 
     def read_token(self) -> str | None:
@@ -123,6 +126,7 @@ _SCHEMA: dict[str, Any] = {
     "repos": list,
     "agent": {"autostart": bool, "log_file": str},
     "branches": list, "tags": bool,
+    "svn": {"reader": str, "commit_id": str},
 }
 
 
@@ -199,8 +203,14 @@ def parse(text: str, path: str | None = None) -> Config:
     branches = data.get("branches", ["*"])
     if not branches or not all(isinstance(b, str) and b for b in branches):
         raise ConfigError("branches: expected a list of branch name globs, like [main, 'release/*']")
+    sv = data.get("svn", {})
+    if sv.get("reader", "svnlook") not in ("svnlook", "pysvn", "auto"):
+        raise ConfigError("svn.reader: expected svnlook, pysvn or auto")
+    if sv.get("commit_id", "revision") not in ("revision", "uuid@rev"):
+        raise ConfigError("svn.commit_id: expected revision or uuid@rev")
     spool_dir = rel(data.get("spool_dir")) or default_spool_dir()
-    return Config(spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
+    return Config(svn_reader=sv.get("reader", "svnlook"), svn_commit_id=sv.get("commit_id", "revision"),
+                  spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
                   retry=retry, repos=tuple(repos), agent=agent, branches=tuple(branches),
                   tags=data.get("tags", False),
                   path=os.path.abspath(path) if path else None)
