@@ -103,3 +103,44 @@ def read_revision(repos: str, rev: int, *, reader: str = "svnlook", id_style: st
     return Commit(commit_id, props.get("svn:author", "").strip(), props.get("svn:log", ""),
                   ident=f"svn:{repo_uuid}@{rev}", date=iso_date(props.get("svn:date", "")), url=url,
                   repo=os.path.abspath(repos), vcs="svn")
+
+
+def is_repository(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "format")) and os.path.isdir(os.path.join(path, "db"))
+
+
+def stream_log(target: str, rev_range: str = "1:HEAD"):
+    """Yield (rev, author, date, message) for a range, streaming `svn log --xml` (one process)."""
+    import xml.etree.ElementTree as ET
+    url = target if "://" in target else "file://" + os.path.abspath(target)
+    svn = shutil.which("svn") or "/usr/bin/svn"
+    env = {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin",
+           "HOME": os.environ.get("HOME", "/")}
+    proc = subprocess.Popen([svn, "log", "--xml", "--non-interactive", "-r", rev_range, url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        for _event, elem in ET.iterparse(proc.stdout, events=("end",)):
+            if elem.tag != "logentry":
+                continue
+            yield (int(elem.get("revision")), elem.findtext("author") or "", iso_date(elem.findtext("date") or ""),
+                   elem.findtext("msg") or "")
+            elem.clear()
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode("utf-8", "replace").strip()
+        proc.stderr.close()
+        code = proc.wait()
+    if code != 0:
+        raise VcsError(f"svn log failed: {err.splitlines()[-1] if err else code}")
+
+
+def remote_uuid(target: str) -> str:
+    if "://" not in target and is_repository(target):
+        return uuid(target)
+    svn = shutil.which("svn") or "/usr/bin/svn"
+    proc = subprocess.run([svn, "info", "--show-item", "repos-uuid", "--non-interactive", target],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"LC_ALL": "C.UTF-8",
+                          "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")})
+    if proc.returncode != 0:
+        raise VcsError(f"svn info {target} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+    return proc.stdout.decode().strip()
