@@ -1,0 +1,207 @@
+"""Posting a body to a tracker over HTTP, and what each answer means for the queue.
+
+Shared by every HTTP sink.  The rules (see DESIGN.md):
+
+* 2xx: delivered.
+* connection errors, timeouts, 408, 425, 429, 5xx: RETRY (the server's Retry-After kept).
+* 401/403 (token refused), 404 (no such endpoint), any 3xx (never followed: the token would
+  travel with it), TLS verification failure: HOLD: a person has to fix the configuration.
+* any other 4xx: DEAD: this body will never be accepted; status and the start of the answer kept.
+
+Every DeliveryError message is one line, says what to do, and never contains the token (it is
+scrubbed from anything foreign we quote, the server's answer included).
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from hookagent import __version__
+from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError
+from hookagent.model import Commit
+from hookagent.retry import parse_retry_after
+
+USER_AGENT = f"hookagent/{__version__}"
+BODY_KEPT = 2048            # bytes of a refusal kept with a dead entry
+_READ_AT_MOST = 64 * 1024   # bytes of any answer we read; beyond that the connection is dropped
+_RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+class HttpSink:
+    """Base of the HTTP sinks: subclasses set ``name``, ``path``, ``content_type``, ``accept``
+    and implement ``render``."""
+
+    name = "http"
+    path = "/"
+    content_type = "application/octet-stream"
+    accept = "*/*"
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
+                 verify: bool | str = True, session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.endpoint = self.base_url + self.path
+        self._token = token
+        self._timeout = (float(timeout), float(timeout))  # (connect, read)
+        self._verify = verify
+        self._own_session = session is None
+        # trust_env stays on: REQUESTS_CA_BUNDLE, HTTPS_PROXY and NO_PROXY keep working.
+        self._session = session if session is not None else requests.Session()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {_display(self.endpoint)}>"
+
+    def render(self, commit: Commit) -> bytes:
+        raise NotImplementedError
+
+    def send(self, commit: Commit) -> None:
+        self.post(self.render(commit))
+
+    def close(self) -> None:
+        if self._own_session:
+            self._session.close()
+
+    # ------------------------------------------------------------------ the request
+    def post(self, body: bytes) -> None:
+        """POST ``body`` to the endpoint; return on 2xx, raise DeliveryError otherwise."""
+        headers = {"X-TrackerToken": self._token, "Content-Type": self.content_type,
+                   "Accept": self.accept, "User-Agent": USER_AGENT}
+        where = _display(self.endpoint)
+        try:
+            response = self._session.post(self.endpoint, data=body, headers=headers,
+                                          timeout=self._timeout, verify=self._verify,
+                                          allow_redirects=False, stream=True)
+        except requests.exceptions.RequestException as exc:
+            raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
+        try:
+            answer = _read_some(response)
+        except requests.exceptions.RequestException as exc:
+            if 200 <= response.status_code < 300:
+                return   # accepted; only the confirmation text was lost
+            raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
+        finally:
+            response.close()
+        error = classify_response(response.status_code, response.headers, answer, where)
+        if error is not None:
+            raise self._scrubbed(error)
+
+    def _scrubbed(self, error: DeliveryError) -> DeliveryError:
+        """The same error with the token removed from its message and body, wherever it hid."""
+        message = scrub(str(error), self._token)
+        body = scrub(error.body, self._token) if error.body is not None else None
+        return DeliveryError(message, error.kind, retry_after=error.retry_after,
+                             status=error.status, body=body)
+
+
+def _read_some(response: requests.Response) -> bytes:
+    """Up to _READ_AT_MOST bytes of the answer; reading it all keeps the connection reusable."""
+    data = bytearray()
+    for chunk in response.iter_content(8192):
+        data += chunk
+        if len(data) >= _READ_AT_MOST:
+            break
+    return bytes(data)
+
+
+# ---------------------------------------------------------------------- classification
+def classify_response(status: int, headers, body: bytes, where: str,
+                      now: float | None = None) -> DeliveryError | None:
+    """None for 2xx; otherwise the DeliveryError the agent should file."""
+    if 200 <= status < 300:
+        return None
+    text = body[:BODY_KEPT].decode("utf-8", errors="replace")
+    gist = _one_line(text, 200)
+    said = f", saying: {gist}" if gist else ""
+    if 300 <= status < 400:
+        location = headers.get("Location")
+        to = f" to {_display(location)}" if location else " (no Location given)"
+        return DeliveryError(
+            f"the tracker at {where} answered {status}, redirecting{to}; redirects are never followed"
+            " (the token would go with them): set tracker.url to the address that answers directly,"
+            " then run `hookagent retry --held`", HOLD, status=status, body=text)
+    if status in (401, 403):
+        return DeliveryError(
+            f"the tracker refused the token ({status} from {where}): check tracker.token_file,"
+            " then run `hookagent retry --held`", HOLD, status=status, body=text)
+    if status == 404:
+        return DeliveryError(
+            f"the endpoint does not exist (404 from {where}): check tracker.url and tracker.api,"
+            " then run `hookagent retry --held`", HOLD, status=status, body=text)
+    if status in _RETRY_STATUSES or status >= 500 or status < 200:
+        retry_after = parse_retry_after(headers.get("Retry-After"), time.time() if now is None else now)
+        wait = f", asks to wait {retry_after:.0f}s" if retry_after is not None else ""
+        return DeliveryError(
+            f"the tracker is not accepting commits right now ({status} from {where}{wait}{said});"
+            " hookagent will retry with backoff", RETRY, retry_after=retry_after, status=status, body=text)
+    return DeliveryError(
+        f"the tracker rejected this commit for good ({status} from {where}{said}); it is kept in dead/:"
+        " inspect it with `hookagent status`, then re-queue with `hookagent retry --dead` if it was"
+        " a server-side problem", DEAD, status=status, body=text)
+
+
+def classify_exception(exc: requests.exceptions.RequestException, where: str,
+                       timeout: float | None = None) -> DeliveryError:
+    """The DeliveryError for a request that got no HTTP answer."""
+    cause = _root_cause(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return DeliveryError(
+            f"TLS verification failed for {where} ({cause}): fix the server's certificate or point"
+            " tracker.ca_bundle at the CA that signed it, then run `hookagent retry --held`", HOLD)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
+        return DeliveryError(
+            f"cannot build a request for {where} ({cause}): check tracker.url and the token file,"
+            " then run `hookagent retry --held`", HOLD)
+    if isinstance(exc, requests.exceptions.Timeout):
+        what = "accept a connection" if isinstance(exc, requests.exceptions.ConnectTimeout) else "answer"
+        within = f" within {timeout:g}s" if timeout else " in time"
+        return DeliveryError(
+            f"the tracker at {where} did not {what}{within}; hookagent will retry"
+            " (raise tracker.timeout if this keeps happening)", RETRY)
+    return DeliveryError(
+        f"cannot reach the tracker at {where} ({cause}); hookagent will retry: check the network,"
+        " proxy settings or tracker.url if this persists", RETRY)
+
+
+# ---------------------------------------------------------------------- text helpers
+def scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "[token]") if secret else text
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
+def _display(url: str) -> str:
+    """``url`` without user:password@, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _one_line(url, 200)
+    if parts.username is None and parts.password is None:
+        return _one_line(url, 200)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return _one_line(urlunsplit(parts._replace(netloc=netloc)), 200)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The most specific readable reason inside requests' and urllib3's wrappers."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    best = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            best = current.strerror
+        elif not best and type(current).__module__.startswith("ssl"):
+            best = str(current)
+        nested = getattr(current, "reason", None)
+        if not isinstance(nested, BaseException):
+            nested = next((a for a in current.args if isinstance(a, BaseException)), None)
+        current = nested or current.__cause__ or current.__context__
+    return _one_line(best or type(exc).__name__, 200)
