@@ -1,0 +1,193 @@
+"""Story references: the table of real-looking messages, and the rewriting properties."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hookagent import refs
+from hookagent.model import DELIVERED, FINISHED, StoryRef
+
+F, D, L = FINISHED, DELIVERED, None   # L: only a link
+
+# (message, expected [(id, state), ...]) -- order matters: first appearance.
+TABLE: list[tuple[str, list[tuple[int, str | None]]]] = [
+    # Tracker's documented forms
+    ("Torpedoes now powered [fixes #123456]", [(123456, F)]),
+    ("[Finishes #12345678] Shields at 100%", [(12345678, F)]),
+    ("[Delivers #12345678] release 1.2", [(12345678, D)]),
+    ("[#12345884 #12345678] refactor", [(12345884, L), (12345678, L)]),
+    ("[#12345884,#12345678] refactor", [(12345884, L), (12345678, L)]),
+    ("[#12345678],[#12345884] two groups", [(12345678, L), (12345884, L)]),
+    ("This will address [#12345884]", [(12345884, L)]),
+    ("[Completes #42] done", [(42, F)]),
+    # every keyword form, any case
+    ("[fix #1]", [(1, F)]), ("[fixed #1]", [(1, F)]), ("[FIXES #1]", [(1, F)]),
+    ("[complete #1]", [(1, F)]), ("[completed #1]", [(1, F)]), ("[CoMpLeTeS #1]", [(1, F)]),
+    ("[finish #1]", [(1, F)]), ("[Finished #1]", [(1, F)]),
+    ("[deliver #1]", [(1, D)]), ("[delivered #1]", [(1, D)]), ("[DELIVERS #1]", [(1, D)]),
+    # keyword after or between the ids, several ids, separators
+    ("Shields [#12 fixed]", [(12, F)]),
+    ("[#1 fixes #2] both finished", [(1, F), (2, F)]),
+    ("[fixes #1, #2,#3 ,  #4]", [(1, F), (2, F), (3, F), (4, F)]),
+    ("[ #7 ]", [(7, L)]),
+    ("[\t#7\t,\tdelivers ]", [(7, D)]),
+    ("[fixes#12] no space after the keyword", [(12, F)]),
+    ("[#1 #2 #3 #4 #5 #6 #7 #8 #9 #10]", [(i, L) for i in range(1, 11)]),
+    # both keywords in one group: delivered wins for every id of that group
+    ("[finishes #5 delivers #6]", [(5, D), (6, D)]),
+    ("[#5 delivered fixes]", [(5, D)]),
+    # several groups, each with its own keywords
+    ("Shields [#222 #333] and [delivers #444]", [(222, L), (333, L), (444, D)]),
+    ("[fixes #1] then [#2] then [delivers #3]", [(1, F), (2, L), (3, D)]),
+    # the same id in several groups: once, first position, strongest state
+    ("[#9] first, later [fixes #9]", [(9, F)]),
+    ("[delivers #9] then [fixes #9] then [#9]", [(9, D)]),
+    ("[#2] [#1] [fixes #2]", [(2, F), (1, L)]),
+    # ids: many digits, leading zeros, the 18-digit limit
+    ("[#123456789012345678]", [(123456789012345678, L)]),
+    ("[#1234567890123456789] nineteen digits is not an id", []),
+    ("[#000042]", [(42, L)]),
+    # markdown, trailers, bodies
+    ("Add sensors [#12](https://www.pivotaltracker.com/story/show/12)", [(12, L)]),
+    ("Subject line\n\nLong body explaining things.\n\n[finishes #77]\nSigned-off-by: A <a@x>", [(77, F)]),
+    ("Refactor\n\nCo-authored-by: B <b@x>\nStory: [#88]", [(88, L)]),
+    ("* list item [#1]\n* another [delivers #2]\n", [(1, L), (2, D)]),
+    ("[[#5]] nested brackets: the inner group counts", [(5, L)]),
+    ("![#6](img.png) image syntax", [(6, L)]),
+    # emoji and non-ASCII around
+    ("🚀 launch [fixes #31] 🔥", [(31, F)]),
+    ("日本語のメッセージ [#32] と é à ü", [(32, L)]),
+    ("שלום [delivers #33] مرحبا", [(33, D)]),
+    ("[#34]🎉", [(34, L)]),
+    # not references: no brackets, GitHub syntax, other words in the bracket, typos
+    ("Merge pull request #12 from crew/tidy", []),
+    ("fixes #12 without brackets", []),
+    ("Fixes #12, closes #13", []),
+    ("[WIP] nothing to see", []),
+    ("[see #12 later]", []),
+    ("[prefixes #1] is not fixes", []),
+    ("[fixess #1]", []),
+    ("[fixfixes #1] run-together keywords", []),
+    ("[fxies #1] typo", []),
+    ("[Fixes: #12] colon", []),
+    ("[fixes # 12] space after the hash", []),
+    ("[story #12]", []),
+    ("[#12a] letters after the id", []),
+    ("[#1#2] no separator", []),
+    ("[fixes] no id", []),
+    ("[#] no digits", []),
+    ("[#12 unclosed", []),
+    ("#12] unopened", []),
+    ("[fixes\n#12] across lines", []),
+    ("[#١٢] Arabic-Indic digits", []),
+    ("[#12; #13] semicolon", []),
+    ("[and #12]", []),
+    ("", []),
+    ("no story here at all", []),
+    ("array[#0] in code? [x] [y#1]", [(0, L)]),
+]
+
+
+@pytest.mark.parametrize("message,expected", TABLE, ids=[repr(m[:40]) for m, _ in TABLE])
+def test_table(message, expected):
+    assert refs.parse(message) == [StoryRef(i, s) for i, s in expected]
+    assert refs.has_refs(message) is bool(expected)
+
+
+def test_table_is_large_and_covers_both_outcomes():
+    assert len(TABLE) >= 50
+    assert sum(1 for _, e in TABLE if e) >= 30 and sum(1 for _, e in TABLE if not e) >= 15
+
+
+def test_one_megabyte_message_with_the_reference_at_the_end():
+    filler = "lorem ipsum [x] # & <tag> ]]> [see #1 later] " * 23000
+    assert len(filler) > 1_000_000
+    message = filler + "\n[delivers #987654]"
+    assert refs.parse(message) == [StoryRef(987654, D)]
+    assert refs.has_refs(message)
+    assert not refs.has_refs(filler)
+    assert refs.neutralise(message).endswith("[#987654] (delivers)")
+
+
+@pytest.mark.parametrize("hostile", [
+    "[" * 300_000 + "#1",
+    "[#1 " * 200_000,
+    "[fixes " + "#1 " * 300_000,
+    "[" + "fixes " * 200_000 + "#1",
+])
+def test_hostile_unclosed_brackets_parse_to_nothing(hostile):
+    # Would take hours with a backtracking-prone pattern; here it must simply finish.
+    assert refs.parse(hostile) == []
+    assert [r.id for r in refs.parse(hostile + "]")] == [1]
+
+
+def test_result_objects_are_story_refs_with_int_ids():
+    (ref,) = refs.parse("[fixes #0042]")
+    assert isinstance(ref, StoryRef) and ref.id == 42 and isinstance(ref.id, int)
+
+
+# ---------------------------------------------------------------------- neutralise
+@pytest.mark.parametrize("message,expected", [
+    ("[Fixes #12] Torpedoes", "[#12] (Fixes) Torpedoes"),
+    ("Shields [#1, delivers #2]", "Shields [#1, #2] (delivers)"),
+    ("Done [finished #3 #4 fixes]", "Done [#3 #4] (finished fixes)"),
+    ("[fixes#12]", "[#12] (fixes)"),
+    ("[#12 fixed] and [#13]", "[#12] (fixed) and [#13]"),
+    ("[#12] only a link", "[#12] only a link"),
+    ("Merge pull request #12; fixes #12", "Merge pull request #12; fixes #12"),
+    ("[WIP fixes #12]", "[WIP fixes #12]"),
+])
+def test_neutralise_examples(message, expected):
+    assert refs.neutralise(message) == expected
+
+
+def _random_message(rng: random.Random) -> str:
+    words = ["fixes", "Fixed", "finish", "COMPLETES", "delivers", "delivered", "deliver",
+             "#1", "#22", "#333", "#0", "#4444", ",", " ", "  ", "\t", "prefixes", "see",
+             "[", "]", "(", ")", "text", "é", "🚀", "\n", "#", "fixes#5", "[#6]", "[fixes #7]"]
+    return "".join(rng.choice(words) + rng.choice(["", " ", ","]) for _ in range(rng.randint(0, 25)))
+
+
+def test_neutralise_keeps_ids_and_order_and_drops_every_state():
+    rng = random.Random(20240601)
+    checked = 0
+    for m in [msg for msg, _ in TABLE] + [_random_message(rng) for _ in range(4000)]:
+        before = refs.parse(m)
+        after = refs.parse(refs.neutralise(m))
+        assert [r.id for r in after] == [r.id for r in before], m
+        assert all(r.state is None for r in after), m
+        assert refs.neutralise(refs.neutralise(m)) == refs.neutralise(m), m
+        checked += any(r.state for r in before)
+    assert checked > 100, "the generator must produce plenty of messages with states"
+
+
+def test_neutralise_keeps_the_intent_readable():
+    out = refs.neutralise("Sensors calibrated [Finishes #102 #103]")
+    assert "Finishes" in out and "#102" in out and "#103" in out
+    assert refs.parse(out) == [StoryRef(102), StoryRef(103)]
+
+
+# ---------------------------------------------------------------------- keep_only
+@pytest.mark.parametrize("message,keep,expected", [
+    ("[fixes #1 #2] x", {2}, "[fixes #2] x"),
+    ("[#1, #2]", {1}, "[#1]"),
+    ("[fixes #1] and [#2]", {2}, "(fixes #1) and [#2]"),
+    ("[#1] [#2]", set(), "(#1) (#2)"),
+    ("[#1 fixes, #2]", {2}, "[fixes, #2]"),
+    ("no refs", {1}, "no refs"),
+])
+def test_keep_only_examples(message, keep, expected):
+    assert refs.keep_only(message, keep) == expected
+
+
+def test_keep_only_references_exactly_the_kept_ids_with_their_states():
+    rng = random.Random(7)
+    for _ in range(3000):
+        m = _random_message(rng)
+        before = refs.parse(m)
+        keep = {r.id for r in before if rng.random() < 0.5}
+        after = refs.parse(refs.keep_only(m, keep))
+        assert {r.id for r in after} == keep, m
+        # every group holding a kept id stays whole, keywords included: states are unchanged
+        assert after == [b for b in before if b.id in keep], m
