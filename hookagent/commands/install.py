@@ -1,0 +1,61 @@
+"""`hookagent install [PATH]`: put hookagent's hooks into a git or svn repository.
+
+A git work tree (or linked worktree) gets post-commit, a bare repository post-receive, an svn
+repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
+the interpreter (this one, or --python) and of the config (--config, else $HOOKAGENT_CONFIG now,
+else none: the hook then looks in the default places). A hook already there is kept and chained.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", default=".", metavar="PATH",
+                   help="git work tree, bare git repository or svn repository (default: .)")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file the hook uses (default: $HOOKAGENT_CONFIG now, else the hook's"
+                        " default lookup)")
+    p.add_argument("--hooks", metavar="NAME[,NAME]",
+                   help="which hooks: git post-commit,post-receive; svn post-commit,post-revprop-change"
+                        " (default: post-commit for a work tree or svn, post-receive for a bare repository)")
+    p.add_argument("--python", metavar="INTERPRETER",
+                   help=f"interpreter the hook runs hookagent with (default: this one, {sys.executable})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hookagent import hookfiles
+
+    target = hookfiles.detect(args.path)
+    hooks = hookfiles.choose_hooks(target, args.hooks)
+    python = hookfiles.resolve_python(args.python)
+    config = hookfiles.resolve_config(args.config)
+    svnlook = None
+    if target.vcs == "svn":
+        found = shutil.which("svnlook")
+        svnlook = os.path.abspath(found) if found else None
+        if svnlook is None:
+            _warn("svnlook not found on PATH, and svn runs hooks with an empty environment: install"
+                  " subversion's tools and install again (or set svn.reader: pysvn in the config)")
+    if config and not os.path.isfile(config):
+        _warn(f"config {config} does not exist yet; the hook reports that on every commit until you"
+              " create it (see config.example.yaml)")
+    if not hookfiles.can_import_hookagent(python):
+        _warn(f"{python} cannot import hookagent, so the hook will try `hookagent` on PATH instead:"
+              f" install hookagent for that interpreter (`{python} -m pip install hookagent`) or pass"
+              " --python with one that has it")
+    hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, say=print)
+    if "post-revprop-change" in hooks:
+        pre = os.path.join(target.hooks_dir, "pre-revprop-change")
+        state = ("there is one; make sure it allows svn:log" if os.access(pre, os.X_OK)
+                 else "there is none yet, so svn refuses every log edit")
+        print(f"note: svn also needs a pre-revprop-change hook in {target.hooks_dir} that allows"
+              f" svn:log edits ({state})")
+    return 0
+
+
+def _warn(text: str) -> None:
+    print(f"hookagent: warning: {text}", file=sys.stderr)

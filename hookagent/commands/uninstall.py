@@ -1,0 +1,26 @@
+"""`hookagent uninstall [PATH]`: remove hookagent's hooks and put back the ones that were there.
+
+Only files carrying hookagent's id line are removed; a hook kept as `<name>.hookagent-orig` is put
+back byte for byte with its mode. Nothing installed is not an error.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", default=".", metavar="PATH",
+                   help="git work tree, bare git repository or svn repository (default: .)")
+    p.add_argument("--config", metavar="FILE",
+                   help="accepted for symmetry with install; removing hooks needs no configuration")
+    p.add_argument("--hooks", metavar="NAME[,NAME]",
+                   help="which hooks to remove (default: every hookagent hook found)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hookagent import hookfiles
+
+    target = hookfiles.detect(args.path)
+    hooks = hookfiles.choose_hooks(target, args.hooks) if args.hooks else None
+    hookfiles.uninstall(target, hooks, say=print)
+    return 0

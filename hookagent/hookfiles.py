@@ -1,0 +1,328 @@
+"""Hook files: find where hooks go, render ours from the template, install and uninstall them.
+
+Habit 1 of DESIGN.md (pre-commit's install side): the hook is a small shell script rendered with
+absolute paths; a hook that was already there is moved aside to ``<name>.hookagent-orig`` and
+still runs after ours (same argv, same stdin); an id line tells our files from anyone else's, so
+install is idempotent and uninstall never deletes a hook that is not ours.
+
+No heavy imports here: git is called through subprocess.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from typing import Callable, Iterable
+
+from hookagent.errors import InstallError
+
+ID_PREFIX = "# hookagent-hook-id:"
+ID_LINE = f"{ID_PREFIX} 1"
+ORIG_SUFFIX = ".hookagent-orig"
+
+GIT_HOOKS = ("post-commit", "post-receive")
+SVN_HOOKS = ("post-commit", "post-revprop-change")
+# Hooks that are given data on stdin (git's ref hooks; svn's revprop hooks get the old value).
+STDIN_HOOKS = frozenset({"post-receive", "pre-receive", "proc-receive", "pre-push", "post-rewrite",
+                         "reference-transaction", "post-revprop-change", "pre-revprop-change"})
+
+# Placeholders for the rendered examples under hooks/ (a test keeps them equal to a fresh render).
+EXAMPLE_PYTHON = "/usr/bin/python3"
+EXAMPLE_CONFIG = "/etc/hookagent/config.yaml"
+EXAMPLE_SVNLOOK = "/usr/bin/svnlook"
+EXAMPLES = {  # relative path -> (hook, vcs, repository path shown in the hint)
+    "hooks/git/post-commit": ("post-commit", "git", "/srv/git/project"),
+    "hooks/git/post-receive": ("post-receive", "git", "/srv/git/project.git"),
+    "hooks/svn/post-commit": ("post-commit", "svn", "/srv/svn/project"),
+    "hooks/svn/post-revprop-change": ("post-revprop-change", "svn", "/srv/svn/project"),
+}
+
+WHAT_PATH_MUST_BE = ("PATH must be a git work tree (or linked worktree), a bare git repository, or an svn"
+                     " repository made by `svnadmin create` (the folder holding format, db/ and hooks/)")
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where hooks go. kind is "git-worktree", "git-bare" or "svn"; path is what the user names."""
+
+    kind: str
+    path: str
+    hooks_dir: str
+
+    @property
+    def vcs(self) -> str:
+        return "svn" if self.kind == "svn" else "git"
+
+    @property
+    def default_hooks(self) -> tuple[str, ...]:
+        return {"git-worktree": ("post-commit",), "git-bare": ("post-receive",),
+                "svn": ("post-commit",)}[self.kind]
+
+    @property
+    def supported_hooks(self) -> tuple[str, ...]:
+        return SVN_HOOKS if self.vcs == "svn" else GIT_HOOKS
+
+
+# --- detection ---------------------------------------------------------------------------------
+
+def is_svn_repository(path: str) -> bool:
+    return (os.path.isfile(os.path.join(path, "format")) and os.path.isdir(os.path.join(path, "db"))
+            and os.path.isdir(os.path.join(path, "hooks")))
+
+
+def _git_env() -> dict[str, str]:
+    """The environment minus variables that would point git at another repository."""
+    env = dict(os.environ)
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                "GIT_PREFIX"):
+        env.pop(var, None)
+    return env
+
+
+def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess[str]:
+    git = shutil.which("git")
+    if git is None:
+        raise InstallError("git not found on PATH; install git (or put it on PATH) and try again")
+    return subprocess.run([git, *args], cwd=cwd, env=_git_env(), capture_output=True, text=True)
+
+
+def detect(path: str) -> Target:
+    """Work out what PATH is and where its hooks live, or raise InstallError saying what it must be."""
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        raise InstallError(f"{path} is not a folder; {WHAT_PATH_MUST_BE}")
+    if is_svn_repository(path):
+        return Target("svn", path, os.path.join(path, "hooks"))
+    if os.path.isdir(os.path.join(path, ".svn")):
+        raise InstallError(f"{path} is an svn working copy, but svn hooks live in the repository on the"
+                           f" server; {WHAT_PATH_MUST_BE}")
+    probe = _git(["rev-parse", "--is-bare-repository", "--is-inside-work-tree"], path)
+    if probe.returncode != 0:
+        raise InstallError(f"{path} is not a git or svn repository; {WHAT_PATH_MUST_BE}")
+    bare, inside_work_tree = probe.stdout.split()[:2]
+    if bare == "true":
+        top = _git(["rev-parse", "--absolute-git-dir"], path).stdout.strip() or path
+        kind = "git-bare"
+    elif inside_work_tree == "true":
+        top = _git(["rev-parse", "--show-toplevel"], path).stdout.strip() or path
+        kind = "git-worktree"
+    else:
+        raise InstallError(f"{path} is inside a git directory; pass the work tree (the folder that holds"
+                           " .git) instead")
+    # --git-path honours core.hooksPath (relative ones too) and linked worktrees (shared hooks).
+    hooks = _git(["rev-parse", "--git-path", "hooks"], top)
+    if hooks.returncode != 0 or not hooks.stdout.strip():
+        raise InstallError(f"git could not tell where the hooks of {top} live ({hooks.stderr.strip()});"
+                           " check `git rev-parse --git-path hooks` there")
+    return Target(kind, top, os.path.normpath(os.path.join(top, hooks.stdout.strip())))
+
+
+def choose_hooks(target: Target, spec: str | None) -> list[str]:
+    """--hooks NAME[,NAME], checked against what this kind of repository can run; else the default."""
+    if not spec:
+        return list(target.default_hooks)
+    names: list[str] = []
+    for name in (n.strip() for n in spec.split(",")):
+        if name and name not in names:
+            names.append(name)
+    bad = [n for n in names if n not in target.supported_hooks]
+    if bad or not names:
+        raise InstallError(f"--hooks {spec!r}: a {target.vcs} repository takes "
+                           f"{' and/or '.join(target.supported_hooks)}; pass a comma-separated list of those")
+    return names
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def template() -> str:
+    return resources.files("hookagent").joinpath("resources/hook-tmpl").read_text(encoding="utf-8")
+
+
+def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
+           svnlook: str | None = None) -> str:
+    """The hook script, every value quoted for sh."""
+    values = {
+        "PY": python, "CFG": config or "", "HOOK": hook, "VCS": vcs,
+        "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo,
+        "HAS_STDIN": "yes" if hook in STDIN_HOOKS else "no",
+    }
+    if not re.fullmatch(r"[a-z][a-z-]*", hook):
+        raise InstallError(f"{hook!r} is not a hook name; use names like post-commit")
+
+    def fill(m: re.Match[str]) -> str:
+        if m[1] not in values:
+            raise InstallError(f"the hook template names an unknown value @{m[1]}@; reinstall hookagent")
+        return shlex.quote(values[m[1]])
+
+    text = re.sub(r"@([A-Z_]+)@", fill, template())  # one pass: a value is never substituted again
+    if ID_LINE not in text.splitlines()[:3]:
+        raise InstallError("the hook template has lost its id line (hookagent/resources/hook-tmpl);"
+                           " reinstall hookagent")
+    return text
+
+
+def examples() -> dict[str, str]:
+    """The rendered examples shipped under hooks/, keyed by their path in the checkout."""
+    return {rel: render(hook, python=EXAMPLE_PYTHON, config=EXAMPLE_CONFIG, repo=repo, vcs=vcs,
+                        svnlook=EXAMPLE_SVNLOOK)
+            for rel, (hook, vcs, repo) in EXAMPLES.items()}
+
+
+def write_examples(root: str) -> list[str]:
+    """Regenerate hooks/git/* and hooks/svn/* under a checkout; returns the paths written."""
+    written = []
+    for rel, text in examples().items():
+        dest = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        _write_hook(dest, text)
+        written.append(dest)
+    return written
+
+
+# --- ours or theirs ----------------------------------------------------------------------------
+
+def is_ours(path: str) -> bool:
+    """True when the file at path (following a symlink) carries our id line near its top."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return any(line.startswith(ID_PREFIX.encode()) for line in head.splitlines()[:10])
+
+
+def _write_hook(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.hookagent-tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o755)  # whatever the umask: git and svn only run executable hooks
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InstallError(f"cannot write {path}: {exc.strerror}; check the permissions of"
+                           f" {os.path.dirname(path)} (or run as the repository's owner)") from None
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+# --- install / uninstall -----------------------------------------------------------------------
+
+def resolve_python(python: str | None) -> str:
+    """The interpreter to bake in: --python (a name is looked up on PATH), else this one. Absolute,
+    symlinks kept (a venv's python is a symlink that must stay the venv's)."""
+    if not python:
+        return os.path.abspath(sys.executable)
+    found = python if os.sep in python else shutil.which(python)
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise InstallError(f"--python {python}: not an executable file; give the absolute path of the"
+                           " interpreter that has hookagent installed")
+    return os.path.abspath(found)
+
+
+def resolve_config(config: str | None) -> str | None:
+    """--config, else HOOKAGENT_CONFIG at install time, else None (the hook then looks up the default)."""
+    chosen = config or os.environ.get("HOOKAGENT_CONFIG") or None
+    return os.path.abspath(chosen) if chosen else None
+
+
+def install(target: Target, hooks: Iterable[str], *, python: str, config: str | None,
+            svnlook: str | None = None, say: Say = print) -> None:
+    """Install each hook; one line per action through `say`."""
+    where = target.hooks_dir
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(f"cannot create the hooks folder {where}: {exc.strerror}; create it (or fix"
+                           " core.hooksPath), then install again") from None
+    for hook in hooks:
+        path = os.path.join(where, hook)
+        orig = path + ORIG_SUFFIX
+        text = render(hook, python=python, config=config, repo=target.path, vcs=target.vcs, svnlook=svnlook)
+        note = ""
+        if os.path.lexists(path) and not is_ours(path):
+            if os.path.lexists(orig):
+                raise InstallError(f"{path} is not hookagent's and {orig} already exists; move one of"
+                                   " them out of the way (or merge them into one), then install again")
+            try:
+                os.rename(path, orig)  # keeps the bytes, the mode bits, a symlink as a symlink
+            except OSError as exc:
+                raise InstallError(f"cannot move {path} aside: {exc.strerror}; check the permissions of"
+                                   f" {where}") from None
+            note = f" (kept your existing hook as {hook}{ORIG_SUFFIX})"
+        elif os.path.lexists(orig):
+            note = f" (your {hook}{ORIG_SUFFIX} still runs after it)"
+        if os.path.lexists(path) and not os.path.islink(path) and _read_bytes(path) == text.encode():
+            if os.access(path, os.X_OK):
+                say(f"{hook} in {where} is already installed and up to date{note}")
+                continue
+        verb = "updated" if os.path.lexists(path) else "installed"
+        _write_hook(path, text)
+        say(f"{verb} {hook} in {where}{note}")
+
+
+def uninstall(target: Target, hooks: Iterable[str] | None = None, *, say: Say = print) -> int:
+    """Remove our hooks and put back what was there. Returns how many hooks were removed.
+
+    hooks=None checks every hook we know for this kind of repository and reports only what it finds.
+    """
+    where = target.hooks_dir
+    explicit = hooks is not None
+    found = 0
+    for hook in (hooks if explicit else target.supported_hooks):
+        path = os.path.join(where, hook)
+        orig = path + ORIG_SUFFIX
+        have_path, have_orig = os.path.lexists(path), os.path.lexists(orig)
+        if have_path and not is_ours(path):
+            if explicit or have_orig:
+                extra = f"; {hook}{ORIG_SUFFIX} is also there, sort them out by hand" if have_orig else ""
+                say(f"{hook} in {where} is not hookagent's; left as it is{extra}")
+            continue
+        try:
+            if have_path and have_orig:
+                os.replace(orig, path)  # one step: never a moment without a hook
+                say(f"removed {hook} from {where} (put back your hook from {hook}{ORIG_SUFFIX})")
+            elif have_path:
+                os.unlink(path)
+                say(f"removed {hook} from {where}")
+            elif have_orig:
+                os.rename(orig, path)
+                say(f"hookagent's {hook} was already gone from {where}; put back your hook from"
+                    f" {hook}{ORIG_SUFFIX}")
+            else:
+                if explicit:
+                    say(f"hookagent's {hook} is not installed in {where}; nothing to do")
+                continue
+        except OSError as exc:
+            raise InstallError(f"cannot change {path}: {exc.strerror}; check the permissions of {where}") from None
+        found += 1
+    if not explicit and not found:
+        say(f"no hookagent hooks are installed in {where}; nothing to do")
+    return found
+
+
+def can_import_hookagent(python: str) -> bool:
+    """Whether the interpreter finds hookagent in isolated mode (as the hook runs it)."""
+    try:
+        proc = subprocess.run([python, "-I", "-c", "import hookagent"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0

@@ -1,0 +1,124 @@
+"""Real repositories in a folder, for tests: git work trees, bare repositories, linked worktrees,
+svn repositories and checkouts, and real commits and pushes that fire whatever hooks are installed.
+
+Generic on purpose (no hookagent imports): any test can use it. Every helper raises AssertionError
+with the tool's stderr when the tool fails, unless asked for the completed process.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+PathLike = str | os.PathLike
+
+
+def run(cmd: list[str], cwd: PathLike | None = None, *, input: bytes | str | None = None,
+        env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command, capturing bytes; on check, fail with its output."""
+    data = input.encode("utf-8") if isinstance(input, str) else input
+    proc = subprocess.run(cmd, cwd=cwd, input=data, env=env, capture_output=True,
+                          stdin=None if data is not None else subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} -> {proc.returncode}\n"
+                             f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
+    return proc
+
+
+def git(repo: PathLike, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run(["git", "-C", str(repo), *args], **kw)
+
+
+def git_out(repo: PathLike, *args: str) -> str:
+    return git(repo, *args).stdout.decode().strip()
+
+
+def git_work_tree(path: PathLike, branch: str = "main") -> Path:
+    """`git init` a non-bare repository with one commit made before any hook is installed."""
+    path = Path(path)
+    run(["git", "init", "-q", "-b", branch, str(path)])
+    (path / "README").write_text("hello\n")
+    git(path, "add", "README")
+    git(path, "commit", "-q", "--no-verify", "-m", "initial")
+    return path
+
+
+def git_bare(path: PathLike, branch: str = "main") -> Path:
+    path = Path(path)
+    run(["git", "init", "-q", "--bare", "-b", branch, str(path)])
+    return path
+
+
+def git_linked_worktree(repo: PathLike, path: PathLike, branch: str = "linked") -> Path:
+    """`git worktree add -b BRANCH PATH` from repo (which needs a commit)."""
+    git(repo, "worktree", "add", "-q", "-b", branch, str(path))
+    return Path(path)
+
+
+def git_commit(repo: PathLike, message: str = "change", name: str | None = None, *,
+               env: dict[str, str] | None = None, git_cmd: str = "git",
+               check: bool = True) -> subprocess.CompletedProcess:
+    """Change a file and `git commit` it for real (hooks fire). Returns the completed commit."""
+    repo = Path(repo)
+    name = name or "file.txt"
+    with open(repo / name, "a", encoding="utf-8") as fh:
+        fh.write(os.urandom(4).hex() + "\n")
+    run([git_cmd, "-C", str(repo), "add", name], env=env)
+    return run([git_cmd, "-C", str(repo), "commit", "-q", "-F", "-"], input=message, env=env, check=check)
+
+
+def git_push(repo: PathLike, remote: PathLike, *refspecs: str, check: bool = True) -> subprocess.CompletedProcess:
+    return git(repo, "push", "-q", str(remote), *(refspecs or ("HEAD",)), check=check)
+
+
+def rev(repo: PathLike, what: str = "HEAD") -> str:
+    return git_out(repo, "rev-parse", what)
+
+
+def have_svn() -> bool:
+    return all(shutil.which(t) for t in ("svn", "svnadmin", "svnlook"))
+
+
+def svn_repository(path: PathLike) -> Path:
+    """`svnadmin create` (FSFS)."""
+    path = Path(path)
+    run(["svnadmin", "create", str(path)])
+    return path
+
+
+def svn_url(repos: PathLike) -> str:
+    return Path(repos).resolve().as_uri()
+
+
+def svn(*args: str, config_dir: PathLike, cwd: PathLike | None = None,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """The svn client, non-interactive, with a private config dir (never the user's ~/.subversion)."""
+    return run(["svn", "--non-interactive", "--config-dir", str(config_dir), *args], cwd=cwd, check=check)
+
+
+def svn_checkout(repos: PathLike, path: PathLike, config_dir: PathLike) -> Path:
+    svn("checkout", "-q", svn_url(repos), str(path), config_dir=config_dir)
+    return Path(path)
+
+
+def svn_commit(wc: PathLike, message: str, config_dir: PathLike, name: str = "file.txt",
+               check: bool = True) -> subprocess.CompletedProcess:
+    """Add or change a file in a checkout and commit it over file:// (svn runs the repository's hooks)."""
+    wc = Path(wc)
+    target = wc / name
+    new = not target.exists()
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(os.urandom(4).hex() + "\n")
+    if new:
+        svn("add", "-q", str(target), config_dir=config_dir)
+    return svn("commit", "-q", "-m", message, str(wc), config_dir=config_dir, check=check)
+
+
+def write_script(path: PathLike, text: str, mode: int = 0o755) -> Path:
+    """Write an executable script (bytes kept exactly as given)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    path.chmod(mode)
+    return path
