@@ -63,7 +63,7 @@ def test_commits_with_references_reach_their_stories_through_the_background_agen
 def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
     site = Site(tmp_path, server.url)
     repo = make_repo(tmp_path, site)
-    big = "[#7] big\n\n" + ("lorem ipsum & <tag> ]]> " * 12500)  # ~300 KB
+    big = "[#7] big\n\n" + ("lorem ipsum & <tag> ]]> " * 12500).rstrip()  # ~300 KB (git strips trailing blanks)
     cases = [
         "[#1] ampersand & angle <b>bold</b> \"quotes\" 'single'",
         "[#2] CDATA end ]]> and <![CDATA[ start",
@@ -110,8 +110,12 @@ def test_server_down_the_commit_succeeds_silently_and_the_commit_waits_in_the_sp
     repo = make_repo(tmp_path, site)
     proc = commit_file(repo, "Change [fixes #1]")
     assert proc.returncode == 0 and proc.stderr == b"", "the hook itself never touches the network"
+    # The detached flush starts after the hook returned: wait for its one attempt to be recorded.
+    def status() -> dict:
+        return json.loads(site.cli("status", "--json").stdout)
+    assert wait_until(lambda: status()["consecutive_failures"] >= 1, 20)
     assert background_flushes_done(site)
-    st = json.loads(site.cli("status", "--json").stdout)
+    st = status()
     assert st["deferred"]["commits"] == 1 and st["consecutive_failures"] == 1
     assert "127.0.0.1:9" in st["destination"]
 
@@ -151,13 +155,14 @@ def test_full_disk_is_reported_and_the_commit_succeeds(tmp_path):
         site = Site(tmp_path, "http://127.0.0.1:9", spool_dir=str(mnt / "spool"))
         repo = make_repo(tmp_path, site)
         site.spool
-        with open(mnt / "filler", "wb") as fh:   # fill the file system to the last block
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:                                      # fill the file system to the last block
+            while os.write(fd, b"\0" * 4096):
                 pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         proc = commit_file(repo, "Change [fixes #1]")
         assert proc.returncode == 0
         err = proc.stderr.decode().strip().splitlines()

@@ -80,11 +80,15 @@ def read_commit(repo: str, rev: str = "HEAD") -> dict:
 
 def toplevel(cwd: str) -> str:
     """The repository a hook runs in: the work tree root, or the git dir of a bare repository."""
-    out = git(["rev-parse", "--is-bare-repository", "--show-toplevel", "--absolute-git-dir"], cwd)
-    lines = out.decode("utf-8", "surrogateescape").splitlines()
-    if lines and lines[0] == "true":
-        return lines[-1]
-    return lines[1] if len(lines) > 2 else os.path.abspath(cwd)
+    out = git(["rev-parse", "--is-bare-repository", "--absolute-git-dir"], cwd)
+    bare, _, gitdir = out.decode("utf-8", "surrogateescape").strip().partition("\n")
+    if bare.strip() == "true":
+        return gitdir.strip()
+    try:
+        top = git(["rev-parse", "--show-toplevel"], cwd).decode("utf-8", "surrogateescape").strip()
+    except VcsError:
+        top = ""
+    return top or gitdir.strip() or os.path.abspath(cwd)
 
 
 def current_branch(repo: str) -> str | None:
