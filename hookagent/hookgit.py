@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 
-from hookagent import links, refs, spool as spool_mod
-from hookagent.vcs import git as vgit
+from hookagent import links, spool as spool_mod
+from hookagent.refscan import has_refs
 
 
 def _spool(view: dict) -> spool_mod.Spool:
@@ -13,13 +13,23 @@ def _spool(view: dict) -> spool_mod.Spool:
 
 def post_commit(view: dict, argv: list[str]) -> int:
     """Record HEAD when it references a story. Returns how many entries were queued."""
-    repo = vgit.toplevel(os.getcwd())
-    fields = vgit.read_commit(repo, "HEAD")
-    if not refs.has_refs(fields["message"]):
+    from hookagent.model import Commit
+    from hookagent.vcs import gitobj
+
+    cwd = os.getcwd()
+    found = gitobj.head(cwd)          # direct reads: no git process in the common case
+    if found is not None:
+        repo, fields, branch = found.toplevel, found.fields, found.branch
+    else:
+        from hookagent.vcs import git as vgit
+        repo = vgit.toplevel(cwd)
+        fields = vgit.read_commit(repo, "HEAD")
+        branch = vgit.current_branch(repo) if has_refs(fields["message"]) else None
+    if not has_refs(fields["message"]):
         return 0
-    branch = vgit.current_branch(repo)
     url = links.commit_url(view.get("repos") or [], repo, fields["sha"], branch)
-    commit = vgit.to_commit(fields, repo, branch, url)
+    commit = Commit(fields["sha"], fields["author"], fields["message"], email=fields["email"],
+                    date=fields["date"], url=url, repo=repo, branch=branch, vcs="git")
     dest = view["destination"]
     entry = spool_mod.make_entry(dest, [commit.to_dict()])
     return int(_spool(view).enqueue(spool_mod.commit_entry_name(dest, commit.ident), entry))
@@ -29,6 +39,7 @@ def post_receive(view: dict, argv: list[str], stdin_text: str | None = None) -> 
     """Record the commits a push made new (see pushes.py). Returns how many entries were queued."""
     import sys
     from hookagent import pushes
+    from hookagent.vcs import git as vgit
 
     text = sys.stdin.read() if stdin_text is None else stdin_text
     updates = pushes.parse_updates(text)
@@ -54,7 +65,7 @@ def post_receive(view: dict, argv: list[str], stdin_text: str | None = None) -> 
             if u.deleted:
                 continue
             for fields in vgit.stream_new_commits(repo, u.new, exclude):
-                if not refs.has_refs(fields["message"]):
+                if not has_refs(fields["message"]):
                     continue
                 url = links.commit_url(view.get("repos") or [], repo, fields["sha"], u.branch)
                 commits.append(vgit.to_commit(fields, repo, u.branch, url).to_dict())

@@ -1,8 +1,9 @@
-"""Commit links from ``repos[].url`` templates. On the hook path: stdlib only (fnmatch)."""
+"""Commit links from ``repos[].url`` templates. On the hook path: stdlib only, no ``re``."""
 from __future__ import annotations
 
-import fnmatch
 import os
+
+from hookagent.globmatch import match
 
 
 def repo_name(repo_path: str) -> str:
@@ -21,7 +22,7 @@ def commit_url(rules: list[dict], repo_path: str, commit_id: str, branch: str | 
         template = rule.get("url")
         if not template:
             continue
-        if fnmatch.fnmatchcase(repo_path.rstrip("/"), pattern.rstrip("/")):
+        if match(repo_path.rstrip("/"), pattern.rstrip("/")):
             fields = {"repo": repo_name(repo_path), "commit_id": commit_id, "branch": branch or "",
                       "revision": revision or commit_id}
             try:

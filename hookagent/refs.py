@@ -44,7 +44,8 @@ Nothing else changes (groups without keywords, text outside groups). For every m
 ``ids``; a group left without ids is made inert by turning its brackets into parentheses
 (``[fixes #1]`` -> ``(fixes #1)``), so only the kept stories are referenced, with their keywords.
 
-This module is on the hook path: it imports only ``re`` and ``hookagent.model``.
+It imports only ``re`` and ``hookagent.model``. The hooks ask only whether a message has a
+reference at all, and do it with refscan.py, which needs no ``re``.
 """
 from __future__ import annotations
 

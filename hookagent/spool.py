@@ -21,16 +21,23 @@ This module is on the hook path: stdlib only, no heavy imports.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import time
 import zlib
 
+from hookagent import jsonenc
 from hookagent.errors import SpoolError
 
 QUEUES = ("tmp", "new", "cur", "deferred", "dead", "corrupt", "locks", "state")
 ENTRY_VERSION = 1
+
+
+def _json():
+    """The json module, imported on first read: the hook only writes (jsonenc), and
+    ``import json`` costs it ~9 ms."""
+    import json
+    return json
 
 
 def dest_tag(destination: str) -> str:
@@ -146,7 +153,7 @@ class Spool:
 
     # ------------------------------------------------------------ writing
     def _write(self, queue: str, name: str, entry: dict, mtime: float | None = None) -> str:
-        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        data = jsonenc.dumps(entry).encode("ascii")   # json.dumps output, without importing json
         tmp = self.path("tmp", f"{name}.{os.getpid()}.{os.urandom(4).hex()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
         try:
@@ -232,7 +239,7 @@ class Spool:
             return None
         try:
             with open(path, "rb") as fh:
-                entry = json.loads(fh.read().decode("utf-8"))
+                entry = _json().loads(fh.read().decode("utf-8"))
             if not isinstance(entry, dict) or not isinstance(entry.get("commits"), list):
                 raise ValueError("not an entry")
         except (ValueError, UnicodeDecodeError, OSError):
@@ -270,7 +277,7 @@ class Spool:
             for e in list(it):
                 try:
                     with open(e.path, "rb") as fh:
-                        entry = json.loads(fh.read())
+                        entry = _json().loads(fh.read())
                 except (OSError, ValueError):
                     continue
                 entry["due"] = now
@@ -329,7 +336,7 @@ class Spool:
             for e in it:
                 try:
                     with open(e.path, "rb") as fh:
-                        out.append((e.name, json.loads(fh.read())))
+                        out.append((e.name, _json().loads(fh.read())))
                 except (OSError, ValueError):
                     out.append((e.name, None))
         return out
@@ -341,7 +348,7 @@ class Spool:
     def read_state(self, destination: str) -> dict:
         try:
             with open(self._state_path(destination), encoding="utf-8") as fh:
-                st = json.load(fh)
+                st = _json().load(fh)
             if isinstance(st, dict):
                 return st
         except (OSError, ValueError):

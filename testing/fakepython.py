@@ -1,6 +1,6 @@
 """A stand-in interpreter for hook tests: an executable that records each call and exits.
 
-The installed hook runs `INTERPRETER -I -m hookagent hook NAME [--config CFG] -- ARGS` with the
+The installed hook runs `INTERPRETER -I -c LAUNCH hook [--config CFG] NAME -- ARGS` with the
 hook's stdin; rendering the hook with this fake as `--python` tests what the hook passes (argv,
 stdin, environment, working directory) without depending on the `hook` command itself.
 Each call appends one JSON line to the log; `calls(log)` reads them back.
@@ -39,6 +39,10 @@ def calls(log: str | Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+PREFIX = ["-I", "-c", "import sys; from hookagent.main import main; sys.exit(main())"]
+"""How the installed hook starts hookagent (see hookagent/resources/hook-tmpl)."""
+
+
 def hook_calls(log: str | Path) -> list[dict]:
     """Only the calls the installed hook made (not install's own `-c import hookagent` check)."""
-    return [c for c in calls(log) if c["argv"][:4] == ["-I", "-m", "hookagent", "hook"]]
+    return [c for c in calls(log) if c["argv"][:4] == [*PREFIX, "hook"]]

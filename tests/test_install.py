@@ -66,7 +66,7 @@ def test_work_tree_install_then_a_real_commit_fires_post_commit(tmp_path, fake):
     assert git_commit(repo, "Torpedoes [#42]").returncode == 0
     calls = fakepython.hook_calls(log)
     assert len(calls) == 1
-    assert calls[0]["argv"] == ["-I", "-m", "hookagent", "hook", "--config", str(cfg), "post-commit", "--"]
+    assert calls[0]["argv"] == [*fakepython.PREFIX, "hook", "--config", str(cfg), "post-commit", "--"]
     assert calls[0]["stdin"] == "" and calls[0]["cwd"] == str(repo)
 
 
@@ -84,7 +84,7 @@ def test_config_baked_in_from_flag_or_env_else_left_to_the_default_lookup(tmp_pa
     git_commit(repo)
     (call,) = fakepython.hook_calls(log)
     expected = [] if how == "none" else ["--config", str(tmp_path / "rel" / "conf.yaml")]
-    assert call["argv"] == ["-I", "-m", "hookagent", "hook", *expected, "post-commit", "--"]
+    assert call["argv"] == [*fakepython.PREFIX, "hook", *expected, "post-commit", "--"]
 
 
 def test_install_from_inside_the_work_tree_defaults_to_the_current_folder(tmp_path, fake):
@@ -158,7 +158,7 @@ def test_bare_repository_gets_post_receive_and_a_real_push_gives_it_the_ref_line
     git(work, "tag", "v1")
     git_push(work, bare, "main", "v1")
     (call,) = fakepython.hook_calls(log)
-    assert call["argv"] == ["-I", "-m", "hookagent", "hook", "post-receive", "--"]
+    assert call["argv"] == [*fakepython.PREFIX, "hook", "post-receive", "--"]
     lines = sorted(call["stdin"].splitlines())
     assert lines == sorted([f"{ZERO} {rev(work)} refs/heads/main", f"{ZERO} {rev(work, 'v1')} refs/tags/v1"])
     assert call["stdin"].endswith("\n") and call["cwd"] == str(bare)
@@ -381,7 +381,7 @@ def test_svn_commit_over_file_url_fires_post_commit_in_an_empty_environment(tmp_
     svn_commit(wc, "Shields up [#7]", confdir)
     (call,) = fakepython.hook_calls(log)
     args = after_dashes(call)
-    assert call["argv"][:5] == ["-I", "-m", "hookagent", "hook", "post-commit"]
+    assert call["argv"][:5] == [*fakepython.PREFIX, "hook", "post-commit"]
     assert os.path.realpath(args[0]) == os.path.realpath(repos) and args[1] == "1"
     env = call["env"]
     assert "HOME" not in env and "GIT_CONFIG_GLOBAL" not in env   # svn empties the environment

@@ -24,6 +24,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hookagent import agentcmd, context
 
+    if args.background:
+        import os
+        os.chdir("/")          # hold no work tree or mount busy
+        try:
+            os.nice(10)        # started by a commit or a push: let the developer's work go first
+        except OSError:
+            pass
     cfg = context.load_config(args.config)
     context.setup_logging(cfg, verbose=args.verbose)
     spool = context.open_spool(cfg)
@@ -31,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     # correctness comes from claims, so a flush run by hand never waits for it.
     lock = _FlushLock(spool.path("locks", "flush.lock"))
     if args.background and not lock.try_acquire():
+        return 0
+    if args.background and _paused(spool, cfg.tracker.destination):
+        lock.release()
         return 0
     try:
         agent = agentcmd.build(cfg)
@@ -55,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(max(0.01, min(wake - now, deadline - now, 1.0)))
                 continue
             if args.background:
+                # A burst of commits (a rebase, a script) is served by this process: hooks see
+                # the lock held and start no other. Linger a moment for the next one.
+                if not result.paused_until and _linger(agent, LINGER):
+                    continue
                 # Something queued after our last look while a rival flush gave up on the lock?
                 lock.release()
                 if not result.paused_until and agent.due_now() and lock.try_acquire():
@@ -64,6 +78,26 @@ def run(args: argparse.Namespace) -> int:
         lock.release()
         agent.close()
     return _report(agent, result, totals, args.quiet)
+
+
+LINGER = 1.0
+"""Seconds a background flush waits for more work before it exits."""
+
+
+def _linger(agent, seconds: float) -> bool:
+    """Wait up to ``seconds`` for an entry to become due; True when one did."""
+    end = time.time() + seconds
+    while time.time() < end and not agent.stopping:
+        if agent.due_now():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _paused(spool, destination: str) -> bool:
+    """True while the destination backs off: nothing to do before its pause ends."""
+    state = spool.read_state(destination)
+    return not state.get("held") and float(state.get("paused_until") or 0) > time.time()
 
 
 def _report(agent, result, totals: dict, quiet: bool) -> int:

@@ -5,13 +5,12 @@ falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can 
 """
 from __future__ import annotations
 
-import codecs
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
 
 from hookagent.errors import VcsError
 from hookagent.model import Commit
+from hookagent.vcs.gitobj import decode, parse_raw_commit  # noqa: F401  (shared parsing)
 
 
 def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
@@ -24,53 +23,6 @@ def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise VcsError(f"git {' '.join(args[:2])} failed: {msg[-1] if msg else proc.returncode}")
     return proc.stdout
-
-
-def decode(raw: bytes, declared: str | None) -> str:
-    if declared:
-        try:
-            codecs.lookup(declared)
-            return raw.decode(declared)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", "replace")
-
-
-def _iso(epoch: str, tz: str) -> str:
-    try:
-        sign = -1 if tz.startswith("-") else 1
-        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5])) * sign
-        return datetime.fromtimestamp(int(epoch), timezone(offset)).isoformat()
-    except (ValueError, IndexError):
-        return ""
-
-
-def parse_raw_commit(sha: str, raw: bytes) -> dict:
-    """Fields of a raw commit object (``git cat-file commit``)."""
-    head, _, body = raw.partition(b"\n\n")
-    fields: dict[str, bytes] = {}
-    for line in head.split(b"\n"):
-        if line.startswith(b" "):
-            continue  # continuation of a multi-line header (gpgsig, mergetag)
-        key, _, value = line.partition(b" ")
-        fields.setdefault(key.decode("ascii", "replace"), value)
-    enc = fields.get("encoding", b"").decode("ascii", "replace") or None
-    author = fields.get("author", b"")
-    name_email, _, when = author.rpartition(b">")
-    name, _, email = name_email.partition(b"<")
-    parts = when.split()
-    return {
-        "sha": sha,
-        "author": decode(name.strip(), enc),
-        "email": decode(email.strip(), enc),
-        "date": _iso(parts[0].decode(), parts[1].decode()) if len(parts) == 2 else "",
-        "message": decode(body, enc),
-        "parents": [v.decode() for k, v in ((ln.partition(b" ")[0], ln.partition(b" ")[2])
-                                            for ln in head.split(b"\n")) if k == b"parent"],
-    }
 
 
 def read_commit(repo: str, rev: str = "HEAD") -> dict:
