@@ -100,11 +100,31 @@ def flush_running(spool_dir: str) -> bool:
         os.close(fd)
 
 
+def paused(spool_dir: str, destination: str) -> bool:
+    """True while the destination backs off after a failure (and is not held): a flush started
+    now would find nothing due, so none is started. Reads the agent's state file without json:
+    it is written compactly by jsonenc, ``"paused_until":<seconds>``. Unsure means not paused."""
+    import time
+    import zlib
+    path = os.path.join(spool_dir, "state", f"dest-{zlib.crc32(destination.encode()):08x}.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(65536)
+        if '"held":null' not in text and '"held"' in text:
+            return False      # held: a flush probes the destination, so a fixed token resumes it
+        start = text.index('"paused_until":') + len('"paused_until":')
+        end = min(i for i in (text.find(",", start), text.find("}", start)) if i >= 0)
+        return float(text[start:end]) > time.time()
+    except (OSError, ValueError):
+        return False
+
+
 def start_agent(view: dict) -> None:
     """Start `hookagent flush --background` detached: new session, stdin from /dev/null, stdout
     and stderr to the agent log, no other descriptor of git's inherited. posix_spawn, because
     importing subprocess alone costs the hook several milliseconds."""
-    if view.get("spool_dir") and flush_running(view["spool_dir"]):
+    if view.get("spool_dir") and (flush_running(view["spool_dir"])
+                                  or paused(view["spool_dir"], view.get("destination") or "")):
         return
     cmd = [sys.executable, "-I", "-m", "hookagent", "flush", "--background", "--quiet"]
     if view.get("config_path"):
