@@ -563,3 +563,17 @@ def test_clean_text(text, expected):
 ])
 def test_xml_text_normalises_line_ends_like_a_parser_would(text, expected):
     assert xml_text(text) == expected
+
+
+def test_proxy_variables_are_honoured_and_no_proxy_bypasses(monkeypatch, receiver, sinks):
+    """HTTP_PROXY sends the request through the proxy (absolute URI on the request line);
+    NO_PROXY for the tracker's host goes direct (here: a name that cannot resolve)."""
+    monkeypatch.setenv("HTTP_PROXY", receiver.url)
+    sink = sinks("v3", "http://tracker.invalid")
+    sink.send(COMMITS["plain"])
+    assert receiver.requests[-1].path == "http://tracker.invalid/services/v3/source_commits"
+    assert receiver.requests[-1].headers["X-TrackerToken"] == TOKEN
+    monkeypatch.setenv("NO_PROXY", "tracker.invalid")
+    direct = sinks("v3", "http://tracker.invalid")
+    err = _error(direct, COMMITS["plain"])
+    assert err.kind == RETRY and len(receiver.requests) == 1

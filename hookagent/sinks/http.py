@@ -13,6 +13,7 @@ scrubbed from anything foreign we quote, the server's answer included).
 """
 from __future__ import annotations
 
+import os
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,10 +45,21 @@ class HttpSink:
         self.endpoint = self.base_url + self.path
         self._token = token
         self._timeout = (float(timeout), float(timeout))  # (connect, read)
-        self._verify = verify
         self._own_session = session is None
-        # trust_env stays on: REQUESTS_CA_BUNDLE, HTTPS_PROXY and NO_PROXY keep working.
-        self._session = session if session is not None else requests.Session()
+        if session is None:
+            # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here, as
+            # requests would read it: with trust_env on, requests re-reads it on every request,
+            # a sixth of the agent's time with a large environment (benchmarks/bench_delivery.py).
+            session = requests.Session()
+            session.trust_env = False
+            self._proxies = requests.utils.get_environ_proxies(self.endpoint)
+            if verify is True:
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        else:
+            self._proxies = {}   # a caller's session keeps its own trust_env behaviour
+        self._verify = verify
+        self._session = session
+        self._template: requests.PreparedRequest | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_display(self.endpoint)}>"
@@ -63,15 +75,27 @@ class HttpSink:
             self._session.close()
 
     # ------------------------------------------------------------------ the request
-    def post(self, body: bytes) -> None:
+    def post(self, body: bytes, extra_headers: dict[str, str] | None = None) -> None:
         """POST ``body`` to the endpoint; return on 2xx, raise DeliveryError otherwise."""
         headers = {"X-TrackerToken": self._token, "Content-Type": self.content_type,
-                   "Accept": self.accept, "User-Agent": USER_AGENT}
+                   "Accept": self.accept, "User-Agent": USER_AGENT, **(extra_headers or {})}
         where = _display(self.endpoint)
         try:
-            response = self._session.post(self.endpoint, data=body, headers=headers,
-                                          timeout=self._timeout, verify=self._verify,
-                                          allow_redirects=False, stream=True)
+            if self._own_session:
+                # Prepared once, copied per request: Session.request would merge settings,
+                # cookies and the environment again each time (a fifth of the agent's time).
+                if self._template is None:
+                    self._template = self._session.prepare_request(
+                        requests.Request("POST", self.endpoint, headers={"Accept": self.accept}))
+                prepared = self._template.copy()
+                prepared.headers.update(headers)
+                prepared.prepare_body(body, None)
+                response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
+                                              allow_redirects=False, stream=True, proxies=self._proxies)
+            else:
+                response = self._session.post(self.endpoint, data=body, headers=headers,
+                                              timeout=self._timeout, verify=self._verify,
+                                              allow_redirects=False, stream=True, proxies=self._proxies)
         except requests.exceptions.RequestException as exc:
             raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
         try:
