@@ -89,6 +89,8 @@ class Agent:
         return result
 
     def _deliver(self, claim: Claim, result: Pass) -> DeliveryError | None:
+        if hasattr(self.sink, "send_batch"):
+            return self._deliver_batches(claim, result)
         for raw in claim.entry["commits"]:
             try:
                 commit = Commit.from_dict(raw)
@@ -108,6 +110,36 @@ class Agent:
             self.ledger.mark_sent(self.dest, commit.ident)
             result.sent += 1
             log.info("sent %s by %s", commit.commit_id[:12], commit.author)
+        self.spool.ack(claim)
+        return None
+
+    def _deliver_batches(self, claim: Claim, result: Pass) -> DeliveryError | None:
+        """For sinks that take several commits per request (``batches`` + ``send_batch``): each
+        commit is marked in the ledger once the request carrying it succeeded, so a retry sends
+        only what is left."""
+        pending = []
+        for raw in claim.entry["commits"]:
+            try:
+                commit = Commit.from_dict(raw)
+            except (KeyError, TypeError) as exc:
+                return DeliveryError(f"malformed commit in entry ({exc!r}); inspect it in dead/", DEAD)
+            if self.ledger.is_sent(self.dest, commit.ident):
+                result.skipped += 1
+            else:
+                pending.append(commit)
+        try:
+            for batch in self.sink.batches(claim.entry, pending):
+                self.sink.send_batch(claim.entry, batch)
+                for commit in batch:
+                    self.ledger.mark_sent(self.dest, commit.ident)
+                result.sent += len(batch)
+                log.info("sent %d commit(s) up to %s", len(batch), batch[-1].commit_id[:12])
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:  # a bug must not stop the queue; the entry is kept in dead/
+            log.error("internal error sending %s: %s", claim.name, traceback.format_exc())
+            return DeliveryError(f"internal error: {exc!r}; please report it, then run"
+                                 " `hookagent retry --dead`", DEAD)
         self.spool.ack(claim)
         return None
 

@@ -15,7 +15,16 @@ from typing import Any
 from hookagent.errors import ConfigError
 from hookagent.paths import default_config_paths, default_spool_dir, find_config  # noqa: F401
 
-API_CHOICES = ("v3", "v5", "stdout")
+API_CHOICES = ("v3", "v5", "github-push", "stdout")
+GITHUB_FORMATS = ("form", "json")
+GITHUB_MAX_COMMITS = 2048   # what GitHub itself puts in one push event at most
+
+
+@dataclass(frozen=True)
+class GithubPush:
+    """``tracker.github``: how the github-push sink sends (ignored by the other APIs)."""
+    format: str = "form"                 # form: payload=<JSON> form field; json: the JSON as body
+    max_commits_per_request: int = 100
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,7 @@ class Tracker:
     token: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     ca_bundle: str | None = None
+    github: GithubPush = field(default_factory=GithubPush)
 
     @property
     def destination(self) -> str:
@@ -121,7 +131,8 @@ def warn(message: str) -> None:
 _SCHEMA: dict[str, Any] = {
     "spool_dir": str, "spool_group": str,
     "tracker": {"url": str, "api": str, "token_file": str, "token_env": str, "token": str,
-                "timeout": float, "ca_bundle": str},
+                "timeout": float, "ca_bundle": str,
+                "github": {"format": str, "max_commits_per_request": int}},
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
     "agent": {"autostart": bool, "log_file": str},
@@ -178,7 +189,7 @@ def parse(text: str, path: str | None = None) -> Config:
         raise ConfigError("tracker.timeout: must be a positive number of seconds")
     tracker = Tracker(url=url.rstrip("/"), api=api, token_file=rel(tr.get("token_file")),
                       token_env=tr.get("token_env"), token=tr.get("token"), timeout=timeout,
-                      ca_bundle=rel(tr.get("ca_bundle")))
+                      ca_bundle=rel(tr.get("ca_bundle")), github=_github(tr.get("github"), api))
 
     rt = data.get("retry", {})
     retry = Retry(**{k: float(v) for k, v in rt.items()})
@@ -214,6 +225,23 @@ def parse(text: str, path: str | None = None) -> Config:
                   retry=retry, repos=tuple(repos), agent=agent, branches=tuple(branches),
                   tags=data.get("tags", False),
                   path=os.path.abspath(path) if path else None)
+
+
+def _github(data: dict | None, api: str) -> GithubPush:
+    if not data:
+        return GithubPush()
+    if api != "github-push":
+        warn("tracker.github: ignored unless tracker.api is github-push")
+    fmt = data.get("format", GithubPush.format)
+    if fmt not in GITHUB_FORMATS:
+        raise ConfigError(f"tracker.github.format: {fmt!r} is not one of {', '.join(GITHUB_FORMATS)}"
+                          " (form: a payload= form field, as Tracker's github_commits takes; json: the"
+                          " payload as the JSON body)")
+    most = data.get("max_commits_per_request", GithubPush.max_commits_per_request)
+    if isinstance(most, bool) or not isinstance(most, int) or not 1 <= most <= GITHUB_MAX_COMMITS:
+        raise ConfigError(f"tracker.github.max_commits_per_request: expected a whole number from 1 to"
+                          f" {GITHUB_MAX_COMMITS}, got {most!r}")
+    return GithubPush(format=fmt, max_commits_per_request=most)
 
 
 def _is_loopback(url: str) -> bool:

@@ -30,6 +30,8 @@ def make_sink(cfg: Config, stream=None):
     kwargs = {"timeout": t.timeout, "verify": t.ca_bundle or True}
     if t.api == "stdout" and stream is not None:
         kwargs["stream"] = stream
+    if t.api == "github-push":
+        kwargs.update(github_format=t.github.format, max_commits_per_request=t.github.max_commits_per_request)
     return factory(t.api, t.url, token, **kwargs)
 
 

@@ -8,6 +8,12 @@ Endpoints (the paths of Pivotal Tracker's source_commits API):
 * ``POST /services/v5/source_commits``: ``Content-Type: application/json``, body
   ``{"source_commit": {"message", "author", "commit_id", "url"}}``; 200 with a JSON array of the
   comments created (Tracker's v5 comment resources, abridged).
+* ``POST /services/v3/github_commits``: GitHub's push webhook payload (``tracker.api:
+  github-push``), as a form field (``application/x-www-form-urlencoded``, exactly one field
+  ``payload=<JSON>``) or as the body (``application/json``). Checked strictly against the fields
+  GitHub documents for a push event (:func:`parse_github_push`); each commit in ``commits`` is
+  then recorded like one source_commit (``api: "github-push"``, plus its ``ref``). 200 with a JSON
+  array of the comments created. ``pushes()`` keeps every accepted payload.
 * ``GET /`` an HTML page of the stories; ``GET /api/stories`` and ``GET /api/received`` JSON.
 
 Both POSTs need the ``X-TrackerToken`` header: missing or wrong is 403 (v3: an XML ``<errors>``
@@ -53,6 +59,7 @@ log = logging.getLogger("hookagent.devserver")
 
 V3_PATH = "/services/v3/source_commits"
 V5_PATH = "/services/v5/source_commits"
+GITHUB_PATH = "/services/v3/github_commits"
 FIELDS = ("message", "author", "commit_id", "url")
 REQUIRED = ("message", "commit_id")
 MAX_BODY = 16 * 1024 * 1024
@@ -77,6 +84,7 @@ class _Store:
         for sid in stories or ():
             self.stories[int(sid)] = _new_story(int(sid))
         self.received: list[dict[str, Any]] = []
+        self.pushes: list[dict[str, Any]] = []
         self.requests = 0
         self.connections = 0
         self.next_comment_id = 1
@@ -206,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         dev = self.server.dev
         dev._count_request()
         path = self.path.split("?", 1)[0]
-        api = {V3_PATH: "v3", V5_PATH: "v5"}.get(path)
+        api = {V3_PATH: "v3", V5_PATH: "v5", GITHUB_PATH: "github-push"}.get(path)
         body = self._read_body(api or "v5")
         if body is None:
             return
@@ -214,7 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(dev.delay)
         if api is None:
             self._json(404, {"kind": "error", "code": "route_not_found",
-                             "error": f"no endpoint at {path}; POST to {V3_PATH} or {V5_PATH}"})
+                             "error": f"no endpoint at {path}; POST to {V3_PATH}, {V5_PATH}"
+                                      f" or {GITHUB_PATH}"})
             return
         fault = dev._draw_fault()
         if fault is not None:
@@ -224,6 +233,23 @@ class _Handler(BaseHTTPRequestHandler):
                                    dev.token.encode("utf-8")):
             self._error(api, 403, "Invalid authentication credentials were presented: send the"
                         " project token in the X-TrackerToken header.", "invalid_authentication")
+            return
+        if api == "github-push":
+            try:
+                payload = parse_github_push(self.headers, body)
+            except BadRequest as exc:
+                self._error(api, 400, str(exc), "invalid_parameter")
+                return
+            with dev._store.lock:
+                dev._store.pushes.append(payload)
+            created = []
+            for c in payload["commits"]:
+                record = {"message": c["message"], "author": c["author"]["name"], "commit_id": c["id"],
+                          "url": c["url"] or None, "ref": payload["ref"]}
+                created += dev._store.apply(record, api)
+            self._json(200, [{"kind": "comment", "id": c["id"], "story_id": c["story_id"],
+                              "text": c["text"], "commit_identifier": c["commit_id"],
+                              "commit_type": "github", "created_at": c["created_at"]} for c in created])
             return
         try:
             record = parse_v3(self.headers, body) if api == "v3" else parse_v5(self.headers, body)
@@ -348,6 +374,120 @@ def _complete(record: dict[str, Any]) -> dict[str, Any]:
             "commit_id": record["commit_id"], "url": record.get("url") or None}
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_sha(value: Any) -> bool:
+    return isinstance(value, str) and len(value) in (40, 64) and set(value) <= _HEX
+
+
+def _iso_with_offset(value: Any) -> bool:
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    try:
+        when = _dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        return False
+    return when.tzinfo is not None
+
+
+def _check_person(where: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be an object with name and email")
+    if not isinstance(value.get("name"), str):
+        raise BadRequest(f"{where}.name is missing or not a string")
+    if "email" not in value or not (value["email"] is None or isinstance(value["email"], str)):
+        raise BadRequest(f"{where}.email is missing, or neither a string nor null")
+    if "username" in value and not isinstance(value["username"], str):
+        raise BadRequest(f"{where}.username must be a string when given")
+
+
+def _check_push_commit(where: str, c: Any) -> None:
+    if not isinstance(c, dict):
+        raise BadRequest(f"{where} must be an object")
+    if not _is_sha(c.get("id")):
+        raise BadRequest(f"{where}.id must be a full lowercase hex commit id")
+    if "tree_id" in c and not _is_sha(c["tree_id"]):
+        raise BadRequest(f"{where}.tree_id must be a full lowercase hex tree id")
+    if not isinstance(c.get("distinct"), bool):
+        raise BadRequest(f"{where}.distinct is missing or not true/false")
+    if not isinstance(c.get("message"), str) or not c["message"].strip():
+        raise BadRequest(f"{where}.message is missing or empty")
+    if not _iso_with_offset(c.get("timestamp")):
+        raise BadRequest(f"{where}.timestamp must be ISO 8601 with a UTC offset, got {c.get('timestamp')!r}")
+    if not isinstance(c.get("url"), str):
+        raise BadRequest(f"{where}.url is missing or not a string")
+    _check_person(f"{where}.author", c.get("author"))
+    _check_person(f"{where}.committer", c.get("committer"))
+    for key in ("added", "removed", "modified"):
+        files = c.get(key)
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise BadRequest(f"{where}.{key} must be a list of paths")
+
+
+def parse_github_push(headers, body: bytes) -> dict[str, Any]:
+    """A GitHub push event payload (form ``payload=`` or JSON body); BadRequest says what is wrong.
+
+    Required, as GitHub documents the push event: ref, before, after (hex ids), created, deleted,
+    forced (booleans), compare (string), commits (each: id, distinct, message, timestamp with
+    offset, url, author and committer {name, email}, added/removed/modified), head_commit (a commit
+    or null), repository {name, full_name, url}, pusher {name, email}. Unknown fields are allowed
+    (GitHub adds fields over time and receivers ignore them).
+    """
+    ctype = _media_type(headers)
+    if ctype == "application/x-www-form-urlencoded":
+        from urllib.parse import parse_qs
+        try:
+            form = parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                            encoding="utf-8", errors="strict")
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest(f"malformed form body ({exc}); send payload=<url-encoded JSON>") from None
+        if set(form) != {"payload"} or len(form["payload"]) != 1:
+            raise BadRequest("the form must have exactly one field, payload, holding the JSON")
+        text = form["payload"][0]
+    elif ctype == "application/json":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the body is not UTF-8 ({exc}); encode JSON as UTF-8") from None
+    else:
+        raise BadRequest("Content-Type must be application/x-www-form-urlencoded (payload=<JSON>) or"
+                         f" application/json for a GitHub push payload, got {ctype or 'none'!r}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}; build the payload with a JSON library") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the payload must be a JSON object")
+    if not isinstance(data.get("ref"), str) or not data["ref"]:
+        raise BadRequest("ref is missing or not a string (a full ref like refs/heads/main)")
+    for key in ("before", "after"):
+        if not _is_sha(data.get(key)):
+            raise BadRequest(f"{key} must be a full lowercase hex commit id (40 zeros for none)")
+    for key in ("created", "deleted", "forced"):
+        if not isinstance(data.get(key), bool):
+            raise BadRequest(f"{key} is missing or not true/false")
+    if not isinstance(data.get("compare"), str):
+        raise BadRequest("compare is missing or not a string")
+    commits = data.get("commits")
+    if not isinstance(commits, list):
+        raise BadRequest("commits is missing or not a list")
+    for i, c in enumerate(commits):
+        _check_push_commit(f"commits[{i}]", c)
+    if "head_commit" not in data:
+        raise BadRequest("head_commit is missing (null is allowed)")
+    if data["head_commit"] is not None:
+        _check_push_commit("head_commit", data["head_commit"])
+    repo = data.get("repository")
+    if not isinstance(repo, dict):
+        raise BadRequest("repository is missing or not an object")
+    for key in ("name", "full_name", "url"):
+        if not isinstance(repo.get(key), str) or not repo[key]:
+            raise BadRequest(f"repository.{key} is missing or not a non-empty string")
+    _check_person("pusher", data.get("pusher"))
+    return data
+
+
 # ---------------------------------------------------------------------- the server
 class DevServer:
     """A Tracker-compatible receiver on a local port, serving from a daemon thread.
@@ -427,6 +567,11 @@ class DevServer:
         """Every accepted source_commit, in arrival order (duplicates included)."""
         with self._store.lock:
             return [dict(r) for r in self._store.received]
+
+    def pushes(self) -> list[dict[str, Any]]:
+        """Every accepted GitHub push payload (POST /services/v3/github_commits), in arrival order."""
+        with self._store.lock:
+            return copy.deepcopy(self._store.pushes)
 
     def requests_seen(self) -> int:
         """Every HTTP request that reached the server, including failed and refused ones."""

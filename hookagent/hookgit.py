@@ -68,10 +68,16 @@ def post_receive(view: dict, argv: list[str], stdin_text: str | None = None) -> 
                 if not has_refs(fields["message"]):
                     continue
                 url = links.commit_url(view.get("repos") or [], repo, fields["sha"], u.branch)
-                commits.append(vgit.to_commit(fields, repo, u.branch, url).to_dict())
+                commit = vgit.to_commit(fields, repo, u.branch, url)
+                commit.ref = u.ref
+                commits.append(commit.to_dict())
             exclude.add(u.new)   # a commit shared by several refs of this push counts once
+        from hookagent.model import pusher_from_env
+        updates = [{"ref": u.ref, "before": u.old, "after": u.new} for u in moved]
+        pusher = pusher_from_env(os.environ)
         for i in range(0, len(commits), BATCH):
-            entry = spool_mod.make_entry(dest, commits[i:i + BATCH], push=[u.ref for u in moved])
+            entry = spool_mod.make_entry(dest, commits[i:i + BATCH], push=[u.ref for u in moved],
+                                         updates=updates, pusher=pusher)
             queued += int(spool.enqueue(spool_mod.batch_entry_name(dest), entry))
         for u in moved:
             if u.deleted:

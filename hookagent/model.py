@@ -38,16 +38,18 @@ class Commit:
     ident:     what makes it unique for the ledger (git sha; ``svn:<uuid>@<rev>``).
     date:      ISO 8601 with offset.  url: link to the commit, or None.
     repo:      absolute path of the repository it came from.  branch: when known.
+    ref:       the full ref a push moved to reach it (post-receive), else None.
     email, added, removed, modified: for push-style payloads; may be empty.
     """
 
     __slots__ = ("commit_id", "ident", "author", "email", "date", "message", "url", "repo",
-                 "branch", "vcs", "added", "removed", "modified")
+                 "branch", "vcs", "added", "removed", "modified", "ref")
 
     def __init__(self, commit_id: str, author: str, message: str, *, ident: str | None = None,
                  email: str = "", date: str = "", url: str | None = None, repo: str = "",
                  branch: str | None = None, vcs: str = "git", added: list[str] | None = None,
-                 removed: list[str] | None = None, modified: list[str] | None = None) -> None:
+                 removed: list[str] | None = None, modified: list[str] | None = None,
+                 ref: str | None = None) -> None:
         self.commit_id = commit_id
         self.ident = ident or commit_id
         self.author = author
@@ -61,6 +63,7 @@ class Commit:
         self.added = added or []
         self.removed = removed or []
         self.modified = modified or []
+        self.ref = ref
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -75,3 +78,21 @@ class Commit:
 
     def __repr__(self) -> str:
         return f"Commit({self.commit_id!r}, author={self.author!r})"
+
+
+# Who pushed, from what the git server put in the hook's environment, most specific first:
+# Gitea, Gogs, GitLab (GL_USERNAME), gitolite (GL_USER), git-http-backend (REMOTE_USER), then the
+# system account running the hook (ssh or local pushes).
+_PUSHER_ENV = (("GITEA_PUSHER_NAME", "GITEA_PUSHER_EMAIL"), ("GOGS_AUTH_USER_NAME", "GOGS_AUTH_USER_EMAIL"),
+               ("GL_USERNAME", None), ("GL_USER", None), ("REMOTE_USER", None), ("USER", None),
+               ("LOGNAME", None))
+
+
+def pusher_from_env(environ) -> dict:
+    """``{"name": ..., "email": ... or None}`` for a push entry (spool envelope field ``pusher``)."""
+    for name_key, email_key in _PUSHER_ENV:
+        name = environ.get(name_key)
+        if name:
+            return {"name": name, "email": (environ.get(email_key) or None) if email_key else None,
+                    "source": name_key}
+    return {"name": "", "email": None, "source": None}

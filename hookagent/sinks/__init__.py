@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from hookagent.model import Commit
 
-API_CHOICES = ("v3", "v5", "stdout")
+API_CHOICES = ("v3", "v5", "github-push", "stdout")
 
 
 class Sink(Protocol):
@@ -39,12 +39,14 @@ class Sink(Protocol):
 
 def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
               verify: bool | str = True, session: requests.Session | None = None,
-              stream: IO[str] | None = None) -> Sink:
+              stream: IO[str] | None = None, github_format: str = "form",
+              max_commits_per_request: int = 100) -> Sink:
     """The sink for ``tracker.api``. ``url`` is the tracker's base URL; the sink adds the API path.
 
     ``verify`` is True (system or REQUESTS_CA_BUNDLE trust) or the path of a CA bundle;
     ``session`` lets a caller share its own requests.Session (the sink then does not close it);
-    ``stream`` is where the stdout sink writes (default sys.stdout).
+    ``stream`` is where the stdout sink writes (default sys.stdout);
+    ``github_format`` (form|json) and ``max_commits_per_request`` are the github-push sink's.
     """
     if api == "stdout":
         from hookagent.sinks.stdout import StdoutSink
@@ -53,6 +55,10 @@ def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
         raise ConfigError(f"tracker.api: unknown API {api!r}; choose one of {', '.join(API_CHOICES)}")
     _check_http_settings(url, token, timeout, verify)
     assert token is not None
+    if api == "github-push":
+        from hookagent.sinks.github_push import GithubPushSink
+        return GithubPushSink(url, token, timeout=timeout, verify=verify, session=session,
+                              format=github_format, max_commits=max_commits_per_request)
     if api == "v3":
         from hookagent.sinks.tracker_v3 import TrackerV3Sink
         return TrackerV3Sink(url, token, timeout=timeout, verify=verify, session=session)
