@@ -104,20 +104,51 @@ def background_flushes_done(site: Site, timeout: float = 20.0) -> bool:
     return wait_until(free, timeout)
 
 
-def test_server_down_the_commit_succeeds_silently_and_the_commit_waits_in_the_spool(tmp_path):
-    site = Site(tmp_path, "http://127.0.0.1:9", agent={"autostart": True},
-                retry={"min_backoff": 60, "max_backoff": 120})
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kill_background_agent(site: Site) -> None:
+    """Teardown: stop a background agent a failed test may have left sleeping."""
+    import signal
+    try:
+        pid = int((Path(site.data["spool_dir"]) / "locks" / "flush.lock").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return
+    if pid and not background_flushes_done(site, timeout=0.1):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_path, request):
+    """The tracker is down at commit time: the commit succeeds at once and silently, the
+    background agent keeps the entry, retries with backoff, and delivers once the tracker is
+    back, with no flush run by anyone; then it exits."""
+    port = _free_port()
+    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
+                retry={"min_backoff": 0.3, "max_backoff": 0.6})
+    request.addfinalizer(lambda: kill_background_agent(site))
     repo = make_repo(tmp_path, site)
     proc = commit_file(repo, "Change [fixes #1]")
     assert proc.returncode == 0 and proc.stderr == b"", "the hook itself never touches the network"
-    # The detached flush starts after the hook returned: wait for its one attempt to be recorded.
+
     def status() -> dict:
         return json.loads(site.cli("status", "--json").stdout)
-    assert wait_until(lambda: status()["consecutive_failures"] >= 1, 20)
-    assert background_flushes_done(site)
+    assert wait_until(lambda: status()["consecutive_failures"] >= 2, 20), "it retries on its own"
     st = status()
-    assert st["deferred"]["commits"] == 1 and st["consecutive_failures"] == 1
-    assert "127.0.0.1:9" in st["destination"]
+    assert st["pending"]["commits"] + st["deferred"]["commits"] + st["in_flight"] == 1
+    assert f"127.0.0.1:{port}" in st["destination"]
+    assert not background_flushes_done(site, timeout=0.5), "the background agent stays while a retry waits"
+    with DevServer(token=TOKEN, port=port) as server:
+        assert wait_until(lambda: len(server.received()) == 1, 20)
+        assert background_flushes_done(site), "and exits once the queue is empty"
+    st = status()
+    assert st["sent"] == 1 and st["deferred"]["commits"] == 0 and st["pending"]["commits"] == 0
 
 
 @pytest.mark.parametrize("scenario", ["bad-config", "missing-config", "read-only-spool", "spool-is-symlink"])

@@ -18,7 +18,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print nothing unless something is wrong")
     p.add_argument("--verbose", "-v", action="store_true", help="also log each delivery to stderr")
     p.add_argument("--background", action="store_true",
-                   help="(used by hooks) exit at once when another flush is already running")
+                   help="(used by hooks) exit at once when another flush is already running; otherwise"
+                        " stay, sleeping through backoffs, until nothing waits for a retry")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,9 +40,7 @@ def run(args: argparse.Namespace) -> int:
     lock = _FlushLock(spool.path("locks", "flush.lock"))
     if args.background and not lock.try_acquire():
         return 0
-    if args.background and _paused(spool, cfg.tracker.destination):
-        lock.release()
-        return 0
+    lock.note_owner()
     try:
         agent = agentcmd.build(cfg)
     except Exception:
@@ -64,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
             if args.wait and wake and now < deadline:
                 time.sleep(max(0.01, min(wake - now, deadline - now, 1.0)))
                 continue
+            if args.background and wake:
+                # Started by a hook, nobody else may come: stay while something waits for a
+                # retry (the tracker is down or slow), sleep until it is due, try again. Hooks
+                # see the lock held and start no other. Exits when the queue is empty or held.
+                _sleep_until(agent, wake)
+                continue
             if args.background:
                 # A burst of commits (a rebase, a script) is served by this process: hooks see
                 # the lock held and start no other. Linger a moment for the next one.
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 # Something queued after our last look while a rival flush gave up on the lock?
                 lock.release()
                 if not result.paused_until and agent.due_now() and lock.try_acquire():
+                    lock.note_owner()
                     continue
             break
     finally:
@@ -84,6 +90,12 @@ LINGER = 1.0
 """Seconds a background flush waits for more work before it exits."""
 
 
+def _sleep_until(agent, when: float) -> None:
+    """Sleep until ``when`` (a due time), waking for a signal."""
+    while not agent.stopping and time.time() < when:
+        time.sleep(min(0.5, max(0.01, when - time.time())))
+
+
 def _linger(agent, seconds: float) -> bool:
     """Wait up to ``seconds`` for an entry to become due; True when one did."""
     end = time.time() + seconds
@@ -92,12 +104,6 @@ def _linger(agent, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-def _paused(spool, destination: str) -> bool:
-    """True while the destination backs off: nothing to do before its pause ends."""
-    state = spool.read_state(destination)
-    return not state.get("held") and float(state.get("paused_until") or 0) > time.time()
 
 
 def _report(agent, result, totals: dict, quiet: bool) -> int:
@@ -143,6 +149,16 @@ class _FlushLock:
         if not self.held:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
             self.held = True
+
+    def note_owner(self) -> None:
+        """Write our pid into the lock file, for `hookagent status` and for people."""
+        import os
+        if self.held:
+            try:
+                os.ftruncate(self.fd, 0)
+                os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError:
+                pass
 
     def release(self) -> None:
         import fcntl
