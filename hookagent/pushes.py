@@ -11,16 +11,20 @@ the other's ref already moved, and excluding live refs would then send a shared 
 neither. With the snapshot, the first hook to take the lock sends it and the second excludes it.
 Without a snapshot (first push after install) the live refs are used, as git-multimail does.
 
+The snapshot is a small text file (``hookagent-refs 1``, the repository path in hex, then one
+``SHA REFNAME`` line per ref: ref names cannot hold spaces or newlines), read without ``json``:
+on the hook path ``import json`` (which imports ``re``) would cost each push ~10 ms.
+
 Consequences: a new branch at an existing commit adds nothing; a force push adds only the
 rewritten commits; a deletion adds nothing; a topic branch outside ``branches`` adds nothing
 until it is merged into a watched branch, and then its commits are new exactly once.
 """
 from __future__ import annotations
 
-import fnmatch
-import json
 import os
 import zlib
+
+from hookagent.globmatch import match
 
 ZERO = "0" * 40
 
@@ -59,7 +63,7 @@ def parse_updates(text: str) -> list[RefUpdate]:
 def watched(ref: str, branches: list[str], tags: bool) -> bool:
     if ref.startswith("refs/heads/"):
         name = ref[len("refs/heads/"):]
-        return any(fnmatch.fnmatchcase(name, pat) for pat in branches or ["*"])
+        return any(match(name, pat) for pat in branches or ["*"])
     return tags and ref.startswith("refs/tags/")
 
 
@@ -70,7 +74,8 @@ class Snapshot:
         tag = f"{zlib.crc32(repo.encode()):08x}"
         self.spool = spool
         self.repo = repo
-        self.name = f"refs-{tag}.json"
+        self.name = f"refs-{tag}.txt"
+        self.json_name = f"refs-{tag}.json"
         self.lock_path = spool.path("locks", f"repo-{tag}.lock")
         self._fd = -1
 
@@ -84,8 +89,28 @@ class Snapshot:
         os.close(self._fd)   # closing releases the flock
 
     def load(self) -> dict[str, str] | None:
+        """The refs processed so far, or None when there is no usable snapshot."""
         try:
-            with open(self.spool.path("state", self.name), encoding="utf-8") as fh:
+            with open(self.spool.path("state", self.name), "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return self._load_json()
+        lines = data.decode("utf-8", "surrogateescape").split("\n")
+        if len(lines) < 3 or lines[0] != MAGIC or lines[1] != _hex(self.repo) or lines[-1] != "":
+            return None     # not ours, another repository's (crc clash), or cut short
+        refs = {}
+        for line in lines[2:-1]:
+            sha, sep, ref = line.partition(" ")
+            if not sep or not ref:
+                return None
+            refs[ref] = sha
+        return refs
+
+    def _load_json(self) -> dict[str, str] | None:
+        """A snapshot in the earlier JSON form (refs-TAG.json), read once after an upgrade."""
+        try:
+            with open(self.spool.path("state", self.json_name), encoding="utf-8") as fh:
+                import json
                 data = json.load(fh)
         except (OSError, ValueError):
             return None
@@ -94,4 +119,35 @@ class Snapshot:
         return dict(data.get("refs") or {})
 
     def save(self, refs: dict[str, str]) -> None:
-        self.spool._write("state", self.name, {"repo": self.repo, "refs": refs})
+        """Write the snapshot atomically (tmp, fsync, rename), like a spool entry."""
+        lines = [MAGIC, _hex(self.repo)] + [f"{sha} {ref}" for ref, sha in sorted(refs.items())]
+        data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+        dest = self.spool.path("state", self.name)
+        tmp = f"{dest}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.spool.file_mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if getattr(self.spool, "gid", None) is not None:
+                os.fchmod(fd, self.spool.file_mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+        dfd = os.open(os.path.dirname(dest), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        try:
+            os.unlink(self.spool.path("state", self.json_name))
+        except OSError:
+            pass
+
+
+MAGIC = "hookagent-refs 1"
+
+
+def _hex(path: str) -> str:
+    return path.encode("utf-8", "surrogateescape").hex()
