@@ -67,7 +67,7 @@ def svn_commits(target: str, rev_range: str, author: str | None, rules: list[dic
     from hookagent.vcs import svn as vsvn
     repo_uuid = vsvn.remote_uuid(target)
     who = re.compile(author) if author else None
-    repo = target if "://" in target else os.path.abspath(target)
+    repo = vsvn.local_path(target) or target   # file:// URLs match repos[].path like the hooks' paths
     for rev, auth, date, msg in vsvn.stream_log(target, rev_range):
         if who and not who.search(auth):
             continue

@@ -47,7 +47,16 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the hook path never fails a commit
         print(f"hookagent: {args.name}: {_one_line(exc)}; the commit itself is fine"
               " (run `hookagent status` to see the queue)", file=sys.stderr)
-    return 0
+    else:
+        return 0
+    # svn shows post-commit's stderr to the client only when the hook exits non-zero (as a warning
+    # after "Committed revision N."); the rendered hook turns this status into exit 1 for svn.
+    # Not for post-revprop-change: svn would make `svn propset` itself fail (the edit stands).
+    return REPORTED if args.name == "post-commit" and args.args else 0
+
+
+REPORTED = 3
+"""Exit status of an svn post-commit run that printed its one line about a problem (hook-tmpl)."""
 
 
 def _one_line(exc: BaseException) -> str:

@@ -69,7 +69,7 @@ def revprops_svnlook(repos: str, rev: int) -> dict[str, str]:
 def revprops_pysvn(repos: str, rev: int) -> dict[str, str]:
     import pysvn
     client = pysvn.Client()
-    url = "file://" + os.path.abspath(repos)
+    url = file_url(repos)
     revision = pysvn.Revision(pysvn.opt_revision_kind.number, rev)
     _, props = client.revproplist(url, revision=revision)
     return {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for k, v in props.items()}
@@ -109,15 +109,41 @@ def is_repository(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "format")) and os.path.isdir(os.path.join(path, "db"))
 
 
+def file_url(path: str) -> str:
+    """A local repository path as a file:// URL, percent-encoded (spaces, non-ASCII)."""
+    from pathlib import Path
+    return Path(os.path.abspath(path)).as_uri()
+
+
+def local_path(target: str) -> str | None:
+    """The repository folder a path or a file:// URL names; None for a remote URL."""
+    if "://" not in target:
+        return os.path.abspath(target)
+    if target.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+        parts = urlsplit(target)
+        if parts.netloc in ("", "localhost"):
+            return unquote(parts.path).rstrip("/") or "/"
+    return None
+
+
+def _tool_env() -> dict[str, str]:
+    return {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin",
+            "HOME": os.environ.get("HOME") or "/"}
+
+
 def stream_log(target: str, rev_range: str = "1:HEAD"):
-    """Yield (rev, author, date, message) for a range, streaming `svn log --xml` (one process)."""
+    """Yield (rev, author, date, message) for a range, streaming `svn log --xml` (one process).
+
+    Raises VcsError with svn's own last error line when svn log fails (no such revision,
+    not a repository, cannot connect)."""
     import xml.etree.ElementTree as ET
-    url = target if "://" in target else "file://" + os.path.abspath(target)
+    url = target if "://" in target else file_url(target)
     svn = shutil.which("svn") or "/usr/bin/svn"
-    env = {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin",
-           "HOME": os.environ.get("HOME", "/")}
     proc = subprocess.Popen([svn, "log", "--xml", "--non-interactive", "-r", rev_range, url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_tool_env())
+    parse_error: ET.ParseError | None = None
     try:
         for _event, elem in ET.iterparse(proc.stdout, events=("end",)):
             if elem.tag != "logentry":
@@ -125,13 +151,19 @@ def stream_log(target: str, rev_range: str = "1:HEAD"):
             yield (int(elem.get("revision")), elem.findtext("author") or "", iso_date(elem.findtext("date") or ""),
                    elem.findtext("msg") or "")
             elem.clear()
+    except ET.ParseError as exc:   # svn stopped half-way (its error is on stderr)
+        parse_error = exc
     finally:
         proc.stdout.close()
         err = proc.stderr.read().decode("utf-8", "replace").strip()
         proc.stderr.close()
         code = proc.wait()
     if code != 0:
-        raise VcsError(f"svn log failed: {err.splitlines()[-1] if err else code}")
+        last = err.splitlines()[-1] if err else f"exit status {code}"
+        raise VcsError(f"svn log -r {rev_range} {url} failed: {last}; check the range and the URL"
+                       " (`svn log -r RANGE URL` shows the same)")
+    if parse_error is not None:
+        raise VcsError(f"svn log --xml gave unreadable output ({parse_error}); check `svn log --xml {url}`")
 
 
 def remote_uuid(target: str) -> str:
@@ -139,8 +171,10 @@ def remote_uuid(target: str) -> str:
         return uuid(target)
     svn = shutil.which("svn") or "/usr/bin/svn"
     proc = subprocess.run([svn, "info", "--show-item", "repos-uuid", "--non-interactive", target],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"LC_ALL": "C.UTF-8",
-                          "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")})
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=_tool_env())
     if proc.returncode != 0:
-        raise VcsError(f"svn info {target} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise VcsError(f"svn info {target} failed: {err[-1] if err else proc.returncode}; give an svn"
+                       " repository path or URL (file://, svn://, http(s)://)")
     return proc.stdout.decode().strip()
