@@ -152,8 +152,10 @@ class Spool:
         return os.path.join(self.root, queue, name) if name else os.path.join(self.root, queue)
 
     # ------------------------------------------------------------ writing
-    def _write(self, queue: str, name: str, entry: dict, mtime: float | None = None) -> str:
-        data = jsonenc.dumps(entry).encode("ascii")   # json.dumps output, without importing json
+    def _write(self, queue: str, name: str, entry: dict | bytes, mtime: float | None = None) -> str:
+        # json.dumps output without importing json; bytes: already encoded by a caller that has
+        # json loaded anyway (backfill: the C encoder, ~3x faster on a 1,000-commit entry)
+        data = entry if isinstance(entry, bytes) else jsonenc.dumps(entry).encode("ascii")
         tmp = self.path("tmp", f"{name}.{os.getpid()}.{os.urandom(4).hex()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
         try:
@@ -182,8 +184,9 @@ class Spool:
     def exists(self, name: str) -> bool:
         return any(os.path.exists(self.path(q, name)) for q in ("new", "deferred", "dead"))
 
-    def enqueue(self, name: str, entry: dict) -> bool:
-        """Store an entry in new/. False when an entry of that name is already queued."""
+    def enqueue(self, name: str, entry: dict | bytes) -> bool:
+        """Store an entry (a dict, or its compact ASCII JSON) in new/. False when an entry of
+        that name is already queued."""
         if self.exists(name):
             return False
         self._write("new", name, entry)
