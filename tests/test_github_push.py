@@ -235,13 +235,14 @@ def test_max_commits_per_request_splits_a_push_and_both_formats_parse(tmp_path, 
     try:
         site = make_site(tmp_path, rec.url, format=fmt, max_commits_per_request=3)
         bare, work = bare_with_hook(tmp_path, site)
-        shas = commits(work, *[f"step {i} [#{700 + i}]" for i in range(7)])
+        shas = commits(work, *[f"step {i} [#{700 + i}] café ✓ 😀 &payload=x%20" for i in range(7)])
         push(work, "main")
         flush(site)
         assert [r["path"] for r in rec.requests] == ["/services/v3/github_commits"] * 3
         payloads = rec.accepted()
         assert [len(p["commits"]) for p in payloads] == [3, 3, 1]
         assert [c["id"] for p in payloads for c in p["commits"]] == shas
+        assert payloads[0]["commits"][0]["message"] == "step 0 [#700] café ✓ 😀 &payload=x%20"
         for r, p in zip(rec.requests, payloads):
             validate_push(p)
             assert (p["before"], p["after"], p["created"]) == (ZERO, shas[-1], True)
@@ -427,3 +428,21 @@ def test_config_keys_are_validated_with_their_path(tmp_path):
                        "tracker.github.max_commits_per_request")):
         with pytest.raises(ConfigError, match=re.escape(where)):
             config_mod.parse(base + f"  github:\n    {bad}\n")
+
+
+def test_batches_keep_refs_apart_and_bodies_bounded():
+    from hookagent.model import Commit
+    from hookagent.sinks.github_push import BODY_BUDGET, GithubPushSink
+
+    sink = GithubPushSink("http://127.0.0.1:9", TOKEN, max_commits=3)
+    try:
+        def c(i, ref, size=10):
+            return Commit(f"{i:040x}", "A", "m" * size, repo="/r.git", ref=ref)
+        plan = [c(1, "refs/heads/a"), c(2, "refs/heads/a"), c(3, "refs/heads/b"), c(4, "refs/heads/b"),
+                c(5, "refs/heads/b"), c(6, "refs/heads/b"), c(7, "refs/heads/a")]
+        got = [[int(x.commit_id, 16) for x in b] for b in sink.batches({}, plan)]
+        assert got == [[1, 2], [3, 4, 5], [6], [7]]
+        big = [c(i, "refs/heads/a", BODY_BUDGET // 2) for i in range(4)]
+        assert [len(b) for b in sink.batches({}, big)] == [1, 1, 1, 1]
+    finally:
+        sink.close()

@@ -60,6 +60,7 @@ log = logging.getLogger("hookagent.sinks.github_push")
 PATH = "/services/v3/github_commits"
 ZERO = "0" * 40
 FORMATS = ("form", "json")
+BODY_BUDGET = 4 * 1024 * 1024   # start another request before the messages of one pass this
 _DELIVERY_NS = uuid.UUID("5b0f1d8e-7c55-4d0a-9a53-3c1f0e6c2b7a")
 # git log record: \x01 then these fields, NUL-separated, then --name-status pairs.
 _LOG_FIELDS = ("sha", "tree", "parents", "cname", "cemail", "cdate", "aname", "aemail", "adate", "message")
@@ -86,15 +87,19 @@ class GithubPushSink(HttpSink):
 
     # ------------------------------------------------------------------ the agent's interface
     def batches(self, entry: dict, commits: list[Commit]) -> Iterator[list[Commit]]:
-        """The commits of one request each: same ref (same push), at most max_commits, in order."""
+        """The commits of one request each: same ref (same push), at most max_commits and about
+        BODY_BUDGET bytes of messages (a few 1 MB messages must not make one huge body), in order."""
         group: list[Commit] = []
         key = None
+        size = 0
         for commit in commits:
             k = (commit.repo, _ref_of(commit))
-            if group and (k != key or len(group) >= self.max_commits):
+            weight = len(commit.message) + 512
+            if group and (k != key or len(group) >= self.max_commits or size + weight > BODY_BUDGET):
                 yield group
-                group = []
+                group, size = [], 0
             key = k
+            size += weight
             group.append(commit)
         if group:
             yield group
@@ -128,16 +133,17 @@ class GithubPushSink(HttpSink):
         update = _update_for(entry, ref)
         git_ok = first.vcs == "git" and bool(repo) and os.path.isdir(repo)
         wanted = [c.commit_id for c in batch]
-        if update is not None and update["after"] != ZERO:
+        if update is not None and not _null(update["after"]):
             wanted.append(update["after"])
         facts = read_commits(repo, wanted) if git_ok else {}
         if update is not None:
             before, after = update["before"], update["after"]
-            forced = (git_ok and before != ZERO and after != ZERO
+            forced = (git_ok and not _null(before) and not _null(after)
                       and is_ancestor(repo, before, after) is False)
         else:  # no push recorded: a push of exactly these commits onto the first one's parent
             parents = (facts.get(first.commit_id) or {}).get("parents") or []
-            before, after, forced = (parents[0] if parents else ZERO), last.commit_id, False
+            root = "0" * (len(first.commit_id) if len(first.commit_id) in (40, 64) else 40)
+            before, after, forced = (parents[0] if parents else root), last.commit_id, False
         info = self._repository(repo, batch, entry, git_ok)
         commits = [_commit_json(c, facts.get(c.commit_id)) for c in batch]
         head = next((c for c, cm in zip(commits, batch) if cm.commit_id == after), None)
@@ -157,8 +163,8 @@ class GithubPushSink(HttpSink):
             "ref": ref,
             "before": before,
             "after": after,
-            "created": before == ZERO,
-            "deleted": after == ZERO,
+            "created": _null(before),
+            "deleted": _null(after),
             "forced": bool(forced),
             "base_ref": None,
             "compare": _compare(info["html_url"], ref, before, after),
@@ -201,6 +207,11 @@ def delivery_id(payload: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------- payload pieces
+def _null(sha: str) -> bool:
+    """git's "no commit" id: 40 zeros (SHA-1) or 64 (SHA-256)."""
+    return not sha.strip("0")
+
+
 def _ref_of(commit: Commit) -> str:
     if commit.ref:
         return commit.ref
@@ -271,7 +282,7 @@ def _html_url(batch: list[Commit]) -> str | None:
 def _compare(html_url: str, ref: str, before: str, after: str) -> str:
     if not html_url.lower().startswith(("http://", "https://")):
         return ""
-    if before == ZERO:   # like GitHub for a new ref: compare against the ref's name
+    if _null(before):   # like GitHub for a new ref: compare against the ref's name
         return f"{html_url}/compare/{ref.rsplit('/', 1)[-1]}"
     return f"{html_url}/compare/{before[:12]}...{after[:12]}"
 
@@ -285,7 +296,7 @@ def _git(repo: str, args: list[str], stdin: bytes | None = None) -> subprocess.C
 def read_commits(repo: str, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Facts about each commit git still has: tree, parents, committer, author, message and the
     files it added/removed/modified against its first parent. Missing commits are left out."""
-    shas = list(dict.fromkeys(s for s in shas if s and s != ZERO))
+    shas = list(dict.fromkeys(s for s in shas if s and not _null(s)))
     if not shas:
         return {}
     try:
