@@ -16,8 +16,8 @@ Endpoints (the paths of Pivotal Tracker's source_commits API):
   array of the comments created. ``pushes()`` keeps every accepted payload.
 * ``GET /`` an HTML page of the stories; ``GET /api/stories`` and ``GET /api/received`` JSON.
 
-Both POSTs need the ``X-TrackerToken`` header: missing or wrong is 403 (v3: an XML ``<errors>``
-document; v5: Tracker's JSON error, ``{"kind": "error", "code": "invalid_authentication", ...}``).
+Every POST needs the ``X-TrackerToken`` header: missing or wrong is 403 (v3: an XML ``<errors>``
+document; v5 and github_commits: Tracker's JSON error, ``{"kind": "error", "code": "invalid_authentication", ...}``).
 Parsing is strict, so a sink's mistakes show: wrong content type, malformed or non-UTF-8 body,
 a DTD, a wrong root, unknown or repeated fields, a field that is not text, an empty ``message``
 or ``commit_id`` are all 400 with a body saying what was wrong. ``author`` and ``url`` may be
