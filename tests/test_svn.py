@@ -385,6 +385,69 @@ def test_reader_auto_and_repository_paths_with_spaces_and_non_ascii(tmp_path):
     assert vsvn.uuid(str(repos)) == tsvn.uuid(repos)
 
 
+def test_reader_errors_name_svnlook_and_an_unset_property_reads_as_empty(tmp_path):
+    repos = tsvn.create_repository(tmp_path / "project")
+    c = tsvn.Client(tmp_path / "conf")
+    wc = c.checkout(tsvn.file_url(repos), tmp_path / "wc")
+    c.commit(wc, "One [#1]")
+    with pytest.raises(vsvn.VcsError, match=r"^svnlook propget failed: .*No such revision 7"):
+        vsvn.read_revision(str(repos), 7)
+    with pytest.raises(vsvn.VcsError, match=r"^svnlook propget failed: "):
+        vsvn.read_revision(str(tmp_path / "not-a-repository"), 1)
+    tsvn.write_script(repos / "hooks" / "pre-revprop-change", "#!/bin/sh\nexit 0\n")
+    c.svn("propdel", "-q", "--revprop", "-r", "1", "svn:author", tsvn.file_url(repos))
+    commit = vsvn.read_revision(str(repos), 1)
+    assert (commit.author, commit.message) == ("", "One [#1]")
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("2026-11-28T07:22:14.225148Z", "2026-11-28T07:22:14+00:00"),
+    ("2026-11-28T07:22:14Z", "2026-11-28T07:22:14+00:00"),
+    (" 2001-01-01T00:00:00.000000Z\n", "2001-01-01T00:00:00+00:00"),
+    ("", ""),
+    ("yesterday", "yesterday"),
+])
+def test_svn_dates_become_iso_8601_with_an_offset(raw, want):
+    assert vsvn.iso_date(raw) == want
+
+
+def test_pysvn_reader_falls_back_to_svnlook_where_pysvn_is_missing(tmp_path):
+    repos = tsvn.create_repository(tmp_path / "project")
+    c = tsvn.Client(tmp_path / "conf")
+    c.commit(c.checkout(tsvn.file_url(repos), tmp_path / "wc"), "Fallback ü [#4]")
+    code = ("import sys; sys.modules['pysvn'] = None\n"     # an interpreter without pysvn
+            "from hookagent.vcs import svn\n"
+            "assert not svn.pysvn_available() and svn.choose_reader('pysvn') == 'svnlook'\n"
+            "c = svn.read_revision(sys.argv[1], 1, reader='pysvn'); print(c.commit_id, c.message)")
+    proc = subprocess.run([sys.executable, "-c", code, str(repos)], capture_output=True, cwd=str(Path(__file__).parent.parent))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode("utf-8") == "1 Fallback ü [#4]\n"
+
+
+def test_revprop_edits_of_other_properties_or_many_added_ids_send_the_right_thing(rig_factory):
+    rig = rig_factory("file", hooks="post-commit,post-revprop-change")
+    tsvn.write_script(rig.repos / "hooks" / "pre-revprop-change", "#!/bin/sh\nexit 0\n")   # allows everything
+    c = rig.client()
+    wc = rig.checkout(c)
+    c.commit(wc, "Base [#70]")
+    assert len(rig.flush()) == 1
+    c.svn("propset", "-q", "--revprop", "-r", "1", "svn:author", "mallory [#71]", rig.url)
+    c.svn("propset", "-q", "--revprop", "-r", "1", "note", "[#72]", rig.url)
+    assert rig.flush() == []                                         # only svn:log edits count
+    many = " ".join(f"#{900000 + i}" for i in range(40))
+    c.set_log(rig.url, 1, f"Base [#70] and [{many}]")
+    got = rig.flush()                                                # one record per added story
+    assert [r["commit_id"] for r in got] == ["1"] * 40
+    assert sorted(r["message"] for r in got) == sorted(f"Base (#70) and [#{900000 + i}]" for i in range(40))
+    fewer = " ".join(f"#{900000 + i}" for i in range(39))
+    c.set_log(rig.url, 1, f"Base [#70] and [{fewer}]")
+    c.set_log(rig.url, 1, f"Base [#70] and [{many}]")                # 39 stay, the 40th comes back
+    assert rig.flush() == []
+    c.set_log(rig.url, 1, f"Base [#70] and [{many} #1] [#2]")
+    assert sorted(r["message"] for r in rig.flush()) == [f"Base (#70) and ({many} #1) [#2]",
+                                                         f"Base (#70) and [#1] (#2)"]
+
+
 # --- backfill -----------------------------------------------------------------------------------
 
 def _backfill(site: Site, target: str, *args: str) -> list[dict]:

@@ -2,51 +2,114 @@
 
 svn runs hooks with an empty environment: svnlook is called by absolute path (baked in at
 install as HOOKAGENT_SVNLOOK) and revision properties are read with ``propget --revprop``, which
-prints the stored UTF-8 bytes whatever the locale (``svnlook info`` and ``--xml`` transliterate
-non-ASCII text to ``{U+65E5}`` under the C locale). pysvn costs ~22 ms to import against ~4 ms per
-svnlook call here, so svnlook stays the default; ``svn.reader: pysvn`` (or ``auto``) uses pysvn.
+prints the stored UTF-8 bytes whatever the locale (``svnlook info``, ``proplist -v`` and ``--xml``
+transliterate non-ASCII text to ``{U+65E5}`` when the locale is C, which is what a hook gets
+wherever C.UTF-8 is missing). The three propgets run side by side. pysvn costs ~22 ms to import
+against ~4 ms per svnlook call here, so svnlook stays the default; ``svn.reader: pysvn`` (or
+``auto``) uses pysvn. Each reader falls back to the other when it is missing.
+
+On the hook path: no subprocess, shutil or datetime imports (~8 ms a commit together); svnlook
+is started with os.posix_spawn. Backfill's helpers below import what they need themselves.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from datetime import datetime
 
 from hookagent.errors import VcsError
 from hookagent.model import Commit
 
 SVNLOOK_FALLBACKS = ("/usr/bin/svnlook", "/usr/local/bin/svnlook", "/opt/homebrew/bin/svnlook")
+REVPROPS = ("svn:log", "svn:author", "svn:date")
+
+
+def _which(name: str) -> str | None:
+    for folder in (os.environ.get("PATH") or "/usr/local/bin:/usr/bin:/bin").split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def svnlook_path() -> str:
     env = os.environ.get("HOOKAGENT_SVNLOOK")
     if env and os.access(env, os.X_OK):
         return env
-    found = shutil.which("svnlook")
+    found = _which("svnlook")
     if found:
         return found
     for p in SVNLOOK_FALLBACKS:
         if os.access(p, os.X_OK):
             return p
-    raise VcsError("svnlook not found; install subversion or reinstall the hook so it names svnlook's path")
+    raise VcsError("svnlook not found; install subversion's tools, or reinstall the hook"
+                   " (hookagent install REPOS) where svnlook is on PATH so it names svnlook's path")
 
 
 def uuid(repos: str) -> str:
     try:
         with open(os.path.join(repos, "db", "uuid"), encoding="ascii") as fh:
-            return fh.readline().strip()
+            found = fh.readline().strip()
+        if found:
+            return found
     except OSError:
-        return _svnlook(["uuid", repos]).decode().strip()
+        pass
+    return _svnlook(["uuid", repos]).decode().strip()
+
+
+def _svnlook_env() -> dict[str, str]:
+    return {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin"}
+
+
+def _spawn(argv: list[str]) -> tuple[int, int, int]:
+    """Start argv with stdin from /dev/null; returns (pid, stdout fd, stderr fd) to read."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = os.posix_spawn(argv[0], argv, _svnlook_env(), file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2),
+        ])
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return pid, out_r, err_r
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def _collect(pid: int, out_fd: int, err_fd: int) -> tuple[int, bytes, bytes]:
+    """Wait for a process from _spawn: (exit code, stdout, stderr). Its stderr is a line or two,
+    so reading stdout to the end first cannot block on a full stderr pipe."""
+    out = _read_all(out_fd)
+    err = _read_all(err_fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out, err
+
+
+def _failure(what: str, code: int, err: bytes) -> VcsError:
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    return VcsError(f"svnlook {what} failed: {lines[-1] if lines else f'exit status {code}'}")
 
 
 def _svnlook(args: list[str]) -> bytes:
-    env = {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin"}
-    proc = subprocess.run([svnlook_path(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    if proc.returncode != 0:
-        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise VcsError(f"svnlook {args[0]} failed: {msg[-1] if msg else proc.returncode}")
-    return proc.stdout
+    code, out, err = _collect(*_spawn([svnlook_path(), *args]))
+    if code != 0:
+        raise _failure(args[0], code, err)
+    return out
 
 
 def _decode(raw: bytes) -> str:
@@ -57,18 +120,40 @@ def _decode(raw: bytes) -> str:
 
 
 def revprops_svnlook(repos: str, rev: int) -> dict[str, str]:
-    out = {}
-    for name in ("svn:log", "svn:author", "svn:date"):
-        try:
-            out[name] = _decode(_svnlook(["propget", "--revprop", "-r", str(rev), repos, name]))
-        except VcsError:
-            out[name] = ""   # an unset property (e.g. anonymous commits have no author)
+    """svn:log, svn:author and svn:date as stored; an unset one (an anonymous commit has no
+    author, a log can be deleted) is "". Three `svnlook propget --revprop`, run side by side."""
+    svnlook = svnlook_path()
+    running = []
+    try:
+        for name in REVPROPS:
+            running.append((name, _spawn([svnlook, "propget", "--revprop", "-r", str(rev), repos, name])))
+    except BaseException:
+        for _name, proc in running:
+            _collect(*proc)
+        raise
+    out: dict[str, str] = {}
+    failure = None
+    for name, proc in running:
+        code, value, err = _collect(*proc)
+        if code == 0:
+            out[name] = _decode(value)
+        elif b"E200017" in err:          # property not found on that revision
+            out[name] = ""
+        elif failure is None:
+            failure = _failure("propget", code, err)
+    if failure is not None:
+        raise failure
     return out
+
+
+NO_CONFIG_DIR = "/dev/null/hookagent-no-svn-config"
+"""pysvn's config dir: one that cannot exist, so a hook neither reads nor creates the ~/.subversion
+of the user svn runs as (file:// access needs no configuration or credentials)."""
 
 
 def revprops_pysvn(repos: str, rev: int) -> dict[str, str]:
     import pysvn
-    client = pysvn.Client()
+    client = pysvn.Client(NO_CONFIG_DIR)
     url = file_url(repos)
     revision = pysvn.Revision(pysvn.opt_revision_kind.number, rev)
     _, props = client.revproplist(url, revision=revision)
@@ -84,19 +169,31 @@ def pysvn_available() -> bool:
 
 
 def iso_date(svn_date: str) -> str:
-    """svn:date (2026-11-28T07:22:14.225148Z) as ISO 8601 with an offset."""
-    if not svn_date:
-        return ""
+    """svn:date (2026-11-28T07:22:14.225148Z, always UTC) as ISO 8601 with an offset."""
+    text = svn_date.strip()
+    if len(text) >= 20 and text.endswith("Z") and text[4] == "-" and text[7] == "-" and text[10] == "T" \
+            and text[13] == ":" and text[16] == ":" and text[:4].isdigit() and text[17:19].isdigit():
+        return text[:19] + "+00:00"
+    return text
+
+
+def choose_reader(reader: str) -> str:
+    """svnlook or pysvn for ``svn.reader``; each falls back to the other when it is missing here
+    (both read the same bytes), so a commit is recorded rather than lost to a packaging gap."""
+    if reader in ("pysvn", "auto"):
+        return "pysvn" if pysvn_available() else "svnlook"
     try:
-        return datetime.strptime(svn_date.strip(), "%Y-%m-%dT%H:%M:%S.%fZ").strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    except ValueError:
-        return svn_date.strip()
+        svnlook_path()
+    except VcsError:
+        if pysvn_available():
+            return "pysvn"
+        raise
+    return "svnlook"
 
 
 def read_revision(repos: str, rev: int, *, reader: str = "svnlook", id_style: str = "revision",
                   url: str | None = None, repo_uuid: str | None = None) -> Commit:
-    if reader == "auto":
-        reader = "pysvn" if pysvn_available() else "svnlook"
+    reader = choose_reader(reader)
     props = revprops_pysvn(repos, rev) if reader == "pysvn" else revprops_svnlook(repos, rev)
     repo_uuid = repo_uuid or uuid(repos)
     commit_id = f"{repo_uuid}@{rev}" if id_style == "uuid@rev" else str(rev)
@@ -137,6 +234,8 @@ def stream_log(target: str, rev_range: str = "1:HEAD"):
 
     Raises VcsError with svn's own last error line when svn log fails (no such revision,
     not a repository, cannot connect)."""
+    import shutil
+    import subprocess
     import xml.etree.ElementTree as ET
     url = target if "://" in target else file_url(target)
     svn = shutil.which("svn") or "/usr/bin/svn"
@@ -169,6 +268,8 @@ def stream_log(target: str, rev_range: str = "1:HEAD"):
 def remote_uuid(target: str) -> str:
     if "://" not in target and is_repository(target):
         return uuid(target)
+    import shutil
+    import subprocess
     svn = shutil.which("svn") or "/usr/bin/svn"
     proc = subprocess.run([svn, "info", "--show-item", "repos-uuid", "--non-interactive", target],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
