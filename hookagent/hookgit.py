@@ -57,8 +57,8 @@ def post_receive(view: dict, argv: list[str], stdin_text: str | None = None) -> 
         if seen is None:  # first push since install: what the other watched refs hold now
             seen = {ref: sha for ref, sha in vgit.list_refs(repo).items()
                     if pushes.watched(ref, branches, tags)}
-            for u in moved:
-                seen.pop(u.ref, None)
+        for u in moved:   # a moved ref counts by its old value: what the snapshot holds for it
+            seen.pop(u.ref, None)   # may be this push's own new value (see pushes.py)
         exclude = set(seen.values()) | {u.old for u in moved if not u.created}
         commits = []
         for u in moved:

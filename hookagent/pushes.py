@@ -151,3 +151,36 @@ MAGIC = "hookagent-refs 1"
 
 def _hex(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").hex()
+
+
+def seed_snapshot(config: str | None, path: str) -> str | None:
+    """At install: record the watched refs of the repository at `path` as already processed.
+
+    Without a snapshot the first hook run falls back to the live refs, and when several pushes
+    land at once right after install, the first hook to run sees refs the others moved but have
+    not processed yet, and excludes their commits (tests/test_push_concurrency.py). Seeding at
+    install closes that window. Done only when the spool already exists and belongs to us, so an
+    install run as another user (root) never creates a spool the hook could not write to.
+    Returns a note for the user when it could not seed, else None.
+    """
+    try:
+        from hookagent import hookconf, spool as spool_mod
+        from hookagent.vcs import git as vgit
+        view = hookconf.load(config)
+        root = view.get("spool_dir") or ""
+        try:
+            if os.stat(root).st_uid != os.getuid():
+                return None
+        except OSError:
+            return None
+        spool = spool_mod.Spool(root, view.get("spool_group"))
+        gitdir = vgit.git(["rev-parse", "--absolute-git-dir"], path).decode("utf-8", "surrogateescape").strip()
+        repo = vgit.toplevel(gitdir)          # what the hook computes: pushes run it in the git dir
+        branches, tags = view.get("branches") or ["*"], bool(view.get("tags"))
+        with Snapshot(spool, repo) as snap:
+            if snap.load() is None:
+                snap.save({ref: sha for ref, sha in vgit.list_refs(repo).items() if watched(ref, branches, tags)})
+    except Exception as exc:   # the hook still works: its first push then reads the live refs
+        return (f"could not record the refs of {path} as processed ({exc}); the first push reads"
+                " the live refs instead, fine unless several pushes land at that very moment")
+    return None

@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
               f" install hookagent for that interpreter (`{python} -m pip install hookagent`) or pass"
               " --python with one that has it")
     hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, say=print)
+    if target.vcs == "git" and "post-receive" in hooks:   # refs as they are now count as processed
+        from hookagent.pushes import seed_snapshot
+        note = seed_snapshot(config, target.path)
+        if note:
+            _warn(note)
     if "post-revprop-change" in hooks:
         pre = os.path.join(target.hooks_dir, "pre-revprop-change")
         state = ("there is one; make sure it allows svn:log" if os.access(pre, os.X_OK)

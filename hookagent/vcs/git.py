@@ -112,7 +112,7 @@ def _stream(args: list[str], repo: str, stdin: bytes = b""):
                 os.close(fd)
         if isinstance(exc, FileNotFoundError):
             raise VcsError("git is not on PATH; install git or fix PATH for the hook") from None
-        raise VcsError(f"cannot run git ({exc.strerror}); install git or fix PATH for the hook") from None
+        raise VcsError(f"cannot run git ({exc.strerror}); check that git runs for the user the hook runs as") from None
     for fd in (in_r, out_w, err_w):
         os.close(fd)
     pending = memoryview(stdin)
