@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,6 +266,20 @@ def test_post_revprop_change_is_only_installed_on_request_and_says_what_svn_also
     assert "pre-revprop-change" in proc.stdout and "svn:log" in proc.stdout
     for p in tsvn.hook_config_cache(site.config_path):
         p.unlink()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_hook_starts_a_background_flush_that_delivers_without_holding_svn(rig_factory, transport, tmp_path):
+    rig = rig_factory(transport, agent={"autostart": True, "log_file": str(tmp_path / "agent.log")})
+    c = rig.client()
+    wc = rig.checkout(c)
+    proc = c.commit(wc, "Delivered in the background ⚡ [#81]")
+    assert proc.returncode == 0           # svn returned: the detached flush holds none of its pipes
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not rig.server.received():
+        time.sleep(0.05)
+    assert [(r["commit_id"], r["message"]) for r in rig.server.received()] == [
+        ("1", "Delivered in the background ⚡ [#81]")]
 
 
 # --- commit ids and links -----------------------------------------------------------------------
