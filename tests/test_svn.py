@@ -509,6 +509,20 @@ def test_backfill_dry_run_ranges_and_non_ascii(tmp_path, server, rigs, how):
             serve.stop()
 
 
+def test_backfill_of_an_empty_repository_finds_nothing_and_author_and_uuid_filters_apply(tmp_path, server):
+    site = Site(tmp_path, server.url, svn={"commit_id": "uuid@rev"})
+    repos = tsvn.create_repository(tmp_path / "project")
+    assert _backfill(site, str(repos)) == []
+    c = tsvn.Client(tmp_path / "conf")
+    wc = c.checkout(tsvn.file_url(repos), tmp_path / "wc")
+    c.commit(wc, "One [#1] ü")
+    c.commit(wc, "Two [#2]")
+    uuid = tsvn.uuid(repos)
+    assert [r["commit_id"] for r in _backfill(site, tsvn.file_url(repos))] == [f"{uuid}@1", f"{uuid}@2"]
+    assert _backfill(site, str(repos), "--author", "^nobody-at-all$") == []
+    assert len(_backfill(site, str(repos), "--author", ".")) == 2
+
+
 def test_backfill_after_live_hooks_sends_only_what_they_missed_link_only(rig_factory):
     rig = rig_factory("file")
     c = rig.client()

@@ -257,12 +257,25 @@ def stream_log(target: str, rev_range: str = "1:HEAD"):
         err = proc.stderr.read().decode("utf-8", "replace").strip()
         proc.stderr.close()
         code = proc.wait()
+    if code != 0 and "E160006" in err and rev_range.split(":")[0] == "1" and _youngest(url) == 0:
+        return   # a repository without commits yet: nothing to backfill
     if code != 0:
         last = err.splitlines()[-1] if err else f"exit status {code}"
         raise VcsError(f"svn log -r {rev_range} {url} failed: {last}; check the range and the URL"
                        " (`svn log -r RANGE URL` shows the same)")
     if parse_error is not None:
         raise VcsError(f"svn log --xml gave unreadable output ({parse_error}); check `svn log --xml {url}`")
+
+
+def _youngest(url: str) -> int | None:
+    """The repository's latest revision number, or None when svn cannot tell."""
+    import shutil
+    import subprocess
+    svn = shutil.which("svn") or "/usr/bin/svn"
+    proc = subprocess.run([svn, "info", "--show-item", "revision", "--non-interactive", url],
+                          stdin=subprocess.DEVNULL, capture_output=True, env=_tool_env())
+    text = proc.stdout.decode(errors="replace").strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else None
 
 
 def remote_uuid(target: str) -> str:
