@@ -358,6 +358,28 @@ def test_an_existing_post_commit_is_kept_still_runs_and_is_restored(rig_factory,
     assert (rig.repos / "hooks" / "post-commit").read_text() == theirs
 
 
+def test_an_unusable_spool_is_one_warning_and_backfill_sends_what_was_missed(rig_factory, tmp_path):
+    rig = rig_factory("svn")
+    (tmp_path / "not-a-folder").write_text("a file where the spool should be\n")
+    good_spool = rig.site.data["spool_dir"]
+    rig.site.data["spool_dir"] = str(tmp_path / "not-a-folder" / "spool")
+    rig.site.write()
+    c = rig.client()
+    wc = rig.checkout(c)
+    proc = c.commit(wc, "Recorded later [#91] ü", quiet=False)
+    assert proc.returncode == 0 and "Committed revision 1." in proc.stdout.decode()
+    lines = [line for line in proc.stdout.decode().splitlines() if "hookagent" in line]
+    assert len(lines) == 1 and "could not record the commit" in lines[0] and "hookagent backfill" in lines[0]
+    rig.site.data["spool_dir"] = good_spool
+    rig.site.write()
+    proc = rig.site.cli("backfill", rig.url, "--with-state")      # svnserve wants a password
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"run `svn info {rig.url}` once to store them, or backfill the repository's path" in proc.stderr
+    proc = rig.site.cli("backfill", str(rig.repos), "--with-state")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["commit_id"], r["message"]) for r in rig.flush()] == [("1", "Recorded later [#91] ü")]
+
+
 # --- the readers agree --------------------------------------------------------------------------
 
 @pytest.mark.skipif(not vsvn.pysvn_available(), reason="pysvn cannot be imported")

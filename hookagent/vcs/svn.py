@@ -261,8 +261,7 @@ def stream_log(target: str, rev_range: str = "1:HEAD"):
         return   # a repository without commits yet: nothing to backfill
     if code != 0:
         last = err.splitlines()[-1] if err else f"exit status {code}"
-        raise VcsError(f"svn log -r {rev_range} {url} failed: {last}; check the range and the URL"
-                       " (`svn log -r RANGE URL` shows the same)")
+        raise VcsError(f"svn log -r {rev_range} {url} failed: {last}; {_hint(err, url)}")
     if parse_error is not None:
         raise VcsError(f"svn log --xml gave unreadable output ({parse_error}); check `svn log --xml {url}`")
 
@@ -278,6 +277,16 @@ def _youngest(url: str) -> int | None:
     return int(text) if proc.returncode == 0 and text.isdigit() else None
 
 
+def _hint(err: str, url: str) -> str:
+    """What to do next about an svn client error."""
+    if any(code in err for code in ("E170001", "E215004", "E170013")):
+        return (f"svn needs credentials here: run `svn info {url}` once to store them, or backfill the"
+                " repository's path on the server")
+    if "E160006" in err:
+        return "check the range (-r N:M; `svnlook youngest REPOS` gives the latest revision)"
+    return f"give an svn repository path or URL (file://, svn://, http(s)://) that `svn info {url}` accepts"
+
+
 def remote_uuid(target: str) -> str:
     if "://" not in target and is_repository(target):
         return uuid(target)
@@ -288,7 +297,7 @@ def remote_uuid(target: str) -> str:
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env=_tool_env())
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise VcsError(f"svn info {target} failed: {err[-1] if err else proc.returncode}; give an svn"
-                       " repository path or URL (file://, svn://, http(s)://)")
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise VcsError(f"svn info {target} failed: {err.splitlines()[-1] if err else proc.returncode};"
+                       f" {_hint(err, target)}")
     return proc.stdout.decode().strip()
