@@ -14,6 +14,10 @@ is started with os.posix_spawn. Backfill's helpers below import what they need t
 from __future__ import annotations
 
 import os
+TYPE_CHECKING = False  # typing costs the hook ~2.5 ms to import
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 from hookagent.errors import VcsError
 from hookagent.model import Commit
@@ -229,7 +233,7 @@ def _tool_env() -> dict[str, str]:
             "HOME": os.environ.get("HOME") or "/"}
 
 
-def stream_log(target: str, rev_range: str = "1:HEAD"):
+def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, str, str, str]]:
     """Yield (rev, author, date, message) for a range, streaming `svn log --xml` (one process).
 
     Raises VcsError with svn's own last error line when svn log fails (no such revision,
