@@ -3,45 +3,70 @@
 Streams `git log` (or `svn log --xml`) once; keeps only commits with story references; in a dry
 run prints them, otherwise enqueues them in batches after asking the ledger what is already
 queued or sent (a re-run, or a run after the live hooks sent some, enqueues nothing twice).
-Link-only by default: state keywords inside reference brackets are neutralised (refs.neutralise)
-so years-old "[fixes #12]" cannot move a story today.
+Link-only by default: state keywords inside reference brackets are neutralised (refs.neutralise:
+``[fixes #12] x`` is sent as ``[#12] (fixes) x``) so years-old history cannot move a story today.
+
+Order of work per batch of BATCH commits: the spool entry is written (fsynced) first, then the
+ledger marks its commits queued. A kill between the two leaves commits in the spool that the
+ledger does not know: the next run queues them again, and the agent, which checks the ledger
+before every send, delivers each once. Nothing is ever lost, nothing reaches a story twice.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from hookagent import links, refs
 from hookagent.model import Commit
 
 BATCH = 1000
+"""Commits per spool entry (one file, one fsync; the agent delivers an entry at a time)."""
+LEDGER_BATCH = 10_000
+"""Commits per ledger transaction. Idents are random keys: a transaction rewrites most pages of
+the table whatever its size, so fewer, larger ones (10 entries each) keep a big backfill linear.
+A kill in between leaves at most this many commits queued twice, which the agent's ledger check
+before each send turns into one delivery."""
 
 
 @dataclass
 class Summary:
-    scanned: int = 0
-    referencing: int = 0
-    stories: int = 0
-    enqueued: int = 0
-    skipped: int = 0
+    scanned: int = 0         # commits read from the history
+    referencing: int = 0     # of those, commits referencing at least one story
+    stories: int = 0         # distinct stories they reference
+    enqueued: int = 0        # commits put in the spool (dry run: that would be)
+    skipped: int = 0         # referencing commits the ledger or the spool already had
     seconds: float = 0.0
+    interrupted: bool = False
 
     def line(self, dry_run: bool) -> str:
-        verb = "would enqueue" if dry_run else "enqueued"
         rate = self.scanned / self.seconds if self.seconds else 0
-        text = (f"backfill: scanned {self.scanned} commits in {self.seconds:.1f}s ({rate:,.0f}/s);"
-                f" {self.referencing} reference {self.stories} stories; {verb} {self.enqueued}")
-        if not dry_run:
-            text += f"; skipped {self.skipped} already queued or sent"
-        return text
+        done = "would enqueue" if dry_run else "enqueued"
+        skip = "would skip" if dry_run else "skipped"
+        return (f"hookagent: backfill: scanned {self.scanned} commits in {self.seconds:.1f}s ({rate:,.0f}/s);"
+                f" {self.referencing} reference {self.stories} stories; {done} {self.enqueued};"
+                f" {skip} {self.skipped} already queued or sent")
+
+
+class Stop:
+    """Set by a signal handler (a flag, nothing more); the loop stops after the current batch."""
+
+    requested = False
 
 
 def git_commits(repo: str, revspecs: list[str], since: str | None, until: str | None,
-                author: str | None, rules: list[dict]) -> Iterator[Commit]:
+                author: str | None, rules: list[dict]) -> Iterator[Commit | int]:
+    """The commits `git log` lists for REVSPECs (default HEAD), newest first.
+
+    Commits whose message cannot hold a reference (no ``[`` or no ``#`` in its bytes) are never
+    decoded: they come as an int, how many of them there were in a row, so the part of a history
+    that mentions no story costs almost nothing.
+    """
     from hookagent.vcs import git as vgit
+    from hookagent.vcs.gitobj import decode
+
     args = []
     if since:
         args.append(f"--since={since}")
@@ -51,14 +76,22 @@ def git_commits(repo: str, revspecs: list[str], since: str | None, until: str | 
         args.append(f"--author={author}")
     args += revspecs or ["HEAD"]
     args.append("--")
-    for f in vgit.stream_log(repo, args):
-        yield _commit(f, repo, rules)
-
-
-def _commit(f: dict, repo: str, rules: list[dict]) -> Commit:
-    url = links.commit_url(rules, repo, f["sha"]) if rules else None
-    return Commit(f["sha"], f["author"], f["message"], email=f["email"], date=f["date"], url=url,
-                  repo=repo, vcs="git")
+    commit_url = links.commit_url
+    for batch in vgit.stream_log_batches(repo, args):
+        plain = 0
+        for sha, name, email, date, body in batch:
+            if b"[" not in body or b"#" not in body:
+                plain += 1
+                continue
+            if plain:
+                yield plain
+                plain = 0
+            cid = sha.decode("ascii")
+            yield Commit(cid, decode(name, None), decode(body, None), email=decode(email, None),
+                         date=date.decode("ascii", "replace"), url=commit_url(rules, repo, cid),
+                         repo=repo, vcs="git")
+        if plain:
+            yield plain
 
 
 def svn_commits(target: str, rev_range: str, author: str | None, rules: list[dict],
@@ -77,13 +110,22 @@ def svn_commits(target: str, rev_range: str, author: str | None, rules: list[dic
 
 
 class Progress:
-    """count, rate and ETA on a terminal (stderr); silent otherwise."""
+    """Count, rate and ETA on a terminal (stderr); silent otherwise.
 
-    def __init__(self, total: int | None, enabled: bool) -> None:
-        self.total = total
+    ``total`` is a number, or a function returning the number once known (None until then),
+    so counting the commits can run beside the backfill instead of before it.
+    """
+
+    def __init__(self, total: int | Callable[[], int | None] | None, enabled: bool, stream=None) -> None:
+        self._total = total
         self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
         self.start = time.monotonic()
         self.last = 0.0
+
+    @property
+    def total(self) -> int | None:
+        return self._total() if callable(self._total) else self._total
 
     def update(self, n: int, force: bool = False) -> None:
         if not self.enabled:
@@ -93,77 +135,144 @@ class Progress:
             return
         self.last = now
         rate = n / max(now - self.start, 1e-6)
-        if self.total:
-            left = max(self.total - n, 0) / rate if rate else 0
-            bar = int(30 * min(n / self.total, 1.0))
-            text = f"\r[{'#' * bar}{'.' * (30 - bar)}] {n}/{self.total} {rate:,.0f}/s ETA {left:,.0f}s "
+        total = self.total
+        if total:
+            left = max(total - n, 0) / rate if rate else 0
+            bar = int(30 * min(n / total, 1.0))
+            text = f"\r[{'#' * bar}{'.' * (30 - bar)}] {n:,}/{total:,} commits {rate:,.0f}/s ETA {_clock(left)} "
         else:
-            text = f"\r{n} commits {rate:,.0f}/s "
-        sys.stderr.write(text)
-        sys.stderr.flush()
+            text = f"\r{n:,} commits {rate:,.0f}/s "
+        self.stream.write(text)
+        self.stream.flush()
 
     def done(self, n: int) -> None:
         if self.enabled:
             self.update(n, force=True)
-            sys.stderr.write("\n")
+            self.stream.write("\n")
+            self.stream.flush()
 
 
-def run(commits: Iterator[Commit], *, dry_run: bool, with_state: bool, out, progress: Progress,
-        spool=None, ledger=None, destination: str = "", fmt: str = "jsonl") -> Summary:
+def _clock(seconds: float) -> str:
+    s = int(seconds + 0.5)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def hook_queued(spool, destination: str) -> set[str]:
+    """Names of the one-commit entries (the post-commit hook's) waiting in the spool for
+    destination: a backfill does not queue those commits a second time."""
+    from hookagent.spool import commit_entry_name
+    prefix = commit_entry_name(destination, "")[:-len(".json")]
+    names: set[str] = set()
+    for queue in ("new", "deferred", "cur", "dead"):
+        try:
+            with os.scandir(spool.path(queue)) as it:
+                for e in it:
+                    if e.name.startswith(prefix):
+                        names.add(e.name.partition("@")[0])   # cur/: NAME@AGENT
+        except FileNotFoundError:
+            continue
+    return names
+
+
+def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out, progress: Progress,
+        spool=None, ledger=None, destination: str = "", fmt: str = "jsonl",
+        stop: Stop | None = None) -> Summary:
+    """Scan ``commits`` and enqueue or print those that reference stories. An int in ``commits``
+    stands for that many commits that cannot reference a story. ``out`` is a binary stream
+    (UTF-8 is written to it).
+
+    Without dry_run, ``spool`` and ``ledger`` are needed. In a dry run ``ledger`` may be given
+    (only read) to count what would be skipped.
+    """
     import json
+
     from hookagent import spool as spool_mod
 
     summary = Summary()
     stories: set[int] = set()
     batch: list[Commit] = []
+    unmarked: list[str] = []        # queued in the spool, not yet in the ledger
+    stop = stop or Stop()
     t0 = time.monotonic()
+    in_spool = hook_queued(spool, destination) if spool is not None else set()
+    entry_name = spool_mod.commit_entry_name
+    encode = json.JSONEncoder(separators=(",", ":")).encode   # what jsonenc writes, in C
+
+    def mark() -> None:
+        if unmarked:
+            ledger.mark_queued(destination, unmarked)
+            unmarked.clear()
 
     def flush_batch() -> None:
         if not batch:
             return
-        known = ledger.known(destination, [c.ident for c in batch])
+        known = ledger.known(destination, [c.ident for c in batch]) if ledger is not None else set()
+        if in_spool:
+            known.update(c.ident for c in batch if entry_name(destination, c.ident) in in_spool)
         fresh = [c for c in batch if c.ident not in known]
         summary.skipped += len(batch) - len(fresh)
-        if fresh:
-            entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
-            spool.enqueue(spool_mod.batch_entry_name(destination), entry)   # durable first,
-            ledger.mark_queued(destination, [c.ident for c in fresh])        # then remembered
-            summary.enqueued += len(fresh)
+        summary.enqueued += len(fresh)
         batch.clear()
+        if dry_run or not fresh:
+            return
+        if not with_state:
+            neutralise = refs.neutralise
+            for c in fresh:
+                c.message = neutralise(c.message)
+        entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
+        spool.enqueue(spool_mod.batch_entry_name(destination), encode(entry).encode("ascii"))  # durable first,
+        unmarked.extend(c.ident for c in fresh)                                                 # then remembered
+        if len(unmarked) >= LEDGER_BATCH:
+            mark()
 
-    has_refs = refs.has_refs
+    parse = refs.parse
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    write = out.write
+    jsonl = fmt == "jsonl"
+    scanned = 0
+    check_at = 1024
     for commit in commits:
-        summary.scanned += 1
-        if summary.scanned % 1024 == 0:
-            progress.update(summary.scanned)
-        if not has_refs(commit.message):
+        if commit.__class__ is int:
+            scanned += commit
+        else:
+            scanned += 1
+        if scanned >= check_at:
+            check_at = scanned + 1024
+            progress.update(scanned)
+            if stop.requested:
+                summary.interrupted = True
+                break
+        if commit.__class__ is int:
             continue
-        found = refs.parse(commit.message)
+        found = parse(commit.message)
         if not found:
             continue
         summary.referencing += 1
         stories.update(r.id for r in found)
         if dry_run:
-            summary.enqueued += 1
-            if fmt == "jsonl":
-                out.write(json.dumps({
-                    "commit_id": commit.commit_id, "author": commit.author, "date": commit.date,
-                    "message": commit.message, "url": commit.url,
-                    "stories": [{"id": r.id, "state": r.state} for r in found],
-                }, ensure_ascii=False) + "\n")
+            if jsonl:
+                line = dumps({"commit_id": commit.commit_id, "author": commit.author, "date": commit.date,
+                              "message": commit.message, "url": commit.url,
+                              "stories": [{"id": r.id, "state": r.state} for r in found]})
             else:
-                ids = " ".join(f"#{r.id}" + (f"({r.state})" if r.state else "") for r in found)
-                subject = commit.message.strip().splitlines()[0] if commit.message.strip() else ""
-                out.write(f"{commit.commit_id[:12]} {commit.date[:10]} {commit.author}: {ids}  {subject}\n")
-            continue
-        if not with_state:
-            commit.message = refs.neutralise(commit.message)
+                ids = " ".join(f"#{r.id}" + (f" ({r.state})" if r.state else "") for r in found)
+                subject = commit.message.strip().partition("\n")[0]
+                line = f"{commit.commit_id[:12]} {commit.date[:10]} {commit.author}: {ids}  {subject}"
+            write(line.encode("utf-8", "replace") + b"\n")
+            if ledger is None:
+                summary.enqueued += 1
+                continue
         batch.append(commit)
         if len(batch) >= BATCH:
             flush_batch()
+            if stop.requested:
+                summary.interrupted = True
+                break
+    summary.scanned = scanned
+    flush_batch()
     if not dry_run:
-        flush_batch()
-    progress.done(summary.scanned)
+        mark()
+    progress.done(scanned)
     summary.stories = len(stories)
     summary.seconds = time.monotonic() - t0
     return summary

@@ -2,6 +2,11 @@
 
 Link-only by default (state keywords neutralised), --dry-run first, resumable (the ledger knows
 what was queued or sent), never repeating what the live hooks already sent.
+
+Output: a dry run prints its commits on stdout (JSON lines or text, UTF-8) and nothing else;
+progress (on a terminal only) and the summary line go to stderr. Exit status: 0 done, 2 on a
+configuration, spool or repository error, 130 when interrupted (Ctrl-C or SIGTERM: the batch in
+hand is finished first; run the same command again to go on).
 """
 from __future__ import annotations
 
@@ -10,9 +15,28 @@ import os
 import sys
 
 
+class _Intermixed(argparse.ArgumentParser):
+    """REVSPECs may come after options (`backfill PATH --dry-run main..topic`): argparse's
+    intermixed parsing, for this subcommand only."""
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._inside:
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
 def configure(p: argparse.ArgumentParser) -> None:
+    p.__class__ = _Intermixed
     p.add_argument("path", help="git repository (work tree or bare), svn repository path, or svn URL")
-    p.add_argument("revspec", nargs="*", help="git: what `git log` takes (default HEAD; --all, A..B, branches)")
+    p.add_argument("revspec", nargs="*",
+                   help="git: what `git log` takes (default HEAD; A..B, ^A, branch names); put"
+                        " other git log options after `--`, e.g. `-- --branches=release/*`")
     p.add_argument("--all", action="store_true", help="git: every ref (as `git log --all`)")
     p.add_argument("-r", "--revision", dest="svn_range", default="1:HEAD", help="svn: revision range N:M (default 1:HEAD)")
     p.add_argument("--since", help="only commits after this date (git's date formats)")
@@ -27,12 +51,14 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hookagent import backfill, context
+    from hookagent.errors import VcsError
     from hookagent.vcs import svn as vsvn
 
     cfg = context.load_config(args.config)
     rules = [{"path": r.path, "url": r.url} for r in cfg.repos]
     target = args.path
     is_svn = "://" in target or vsvn.is_repository(target)
+    counter = None
     if is_svn:
         if args.since or args.until:
             print("hookagent: backfill: --since/--until apply to git; for svn use -r {DATE}:{DATE}", file=sys.stderr)
@@ -41,41 +67,132 @@ def run(args: argparse.Namespace) -> int:
         total = None
     else:
         from hookagent.vcs import git as vgit
-        repo = vgit.toplevel(os.path.abspath(target))
-        if args.all:
-            args.revspec = ["--all", *args.revspec]
-        commits = backfill.git_commits(repo, args.revspec, args.since, args.until, args.author, rules)
-        total = _git_count(repo, args) if sys.stderr.isatty() else None
+        if not os.path.isdir(target):
+            print(f"hookagent: backfill: {target}: no such folder; pass a git work tree, a bare git"
+                  " repository, an svn repository or an svn URL", file=sys.stderr)
+            return 2
+        try:
+            repo = vgit.toplevel(os.path.abspath(target))
+        except VcsError:
+            print(f"hookagent: backfill: {target} is neither a git nor an svn repository; pass a git work"
+                  " tree, a bare git repository, an svn repository or an svn URL", file=sys.stderr)
+            return 2
+        revspecs = (["--all"] if args.all else []) + list(args.revspec)
+        commits = backfill.git_commits(repo, revspecs, args.since, args.until, args.author, rules)
+        counter = _GitCount(repo, revspecs, args) if sys.stderr.isatty() else None
+        total = counter.total if counter else None
     progress = backfill.Progress(total, sys.stderr.isatty())
     spool = ledger = None
-    if not args.dry_run:
+    if args.dry_run:
+        spool, ledger = _read_only(cfg, context)
+    else:
         spool = context.open_spool(cfg)
         ledger = context.open_ledger(spool)
+    stop = backfill.Stop()
+    restore = _on_signals(stop)
+    sys.stdout.flush()
+    # Our own buffer: sys.stdout is unbuffered under PYTHONUNBUFFERED (a write per commit).
+    out = os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 16, closefd=False)
     try:
-        summary = backfill.run(commits, dry_run=args.dry_run, with_state=args.with_state, out=sys.stdout,
+        summary = backfill.run(commits, dry_run=args.dry_run, with_state=args.with_state, out=out,
                                progress=progress, spool=spool, ledger=ledger,
-                               destination=cfg.tracker.destination, fmt=args.format)
-    except KeyboardInterrupt:
-        print("\nhookagent: backfill interrupted; what was enqueued stays enqueued, run it again to go on",
-              file=sys.stderr)
+                               destination=cfg.tracker.destination, fmt=args.format, stop=stop)
+        out.flush()
+    except KeyboardInterrupt:   # a second Ctrl-C: stop now
+        print("\nhookagent: backfill interrupted; what was enqueued stays enqueued: run the same command"
+              " again to go on (nothing is enqueued twice)", file=sys.stderr)
         return 130
+    except BrokenPipeError:     # `hookagent backfill --dry-run | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except VcsError as exc:
+        print(f"hookagent: backfill: {exc}; REVSPEC takes what `git log` takes (HEAD, A..B, branch"
+              " names, --all)" if not is_svn else f"hookagent: backfill: {exc}", file=sys.stderr)
+        return 2
     finally:
+        restore()
+        close = getattr(commits, "close", None)
+        if close is not None:
+            close()
+        if counter is not None:
+            counter.close()
         if ledger is not None:
             ledger.close()
-    sys.stdout.flush()
     print(summary.line(args.dry_run), file=sys.stderr)
+    if summary.interrupted:
+        print("hookagent: backfill interrupted; what was enqueued stays enqueued: run the same command"
+              " again to go on (nothing is enqueued twice)", file=sys.stderr)
+        return 130
     if not args.dry_run and summary.enqueued:
         print("hookagent: the agent delivers them at its own pace (`hookagent flush`, or the running"
               " `hookagent run`); `hookagent status` shows progress", file=sys.stderr)
+    if args.dry_run and not args.with_state and summary.enqueued:
+        print("hookagent: without --with-state they are sent link-only: [fixes #12] goes as [#12] (fixes),"
+              " so no story changes state", file=sys.stderr)
     return 0
 
 
-def _git_count(repo: str, args: argparse.Namespace) -> int | None:
-    from hookagent.vcs import git as vgit
-    extra = [f"--since={args.since}"] if args.since else []
-    extra += [f"--until={args.until}"] if args.until else []
-    extra += [f"--author={args.author}"] if args.author else []
+def _read_only(cfg, context):
+    """The spool and ledger as they are, for a dry run to count what it would skip; (None, None)
+    when there are none yet (a dry run creates nothing)."""
+    from hookagent.errors import HookagentError
+    from hookagent.ledger import Ledger
+    from hookagent.spool import Spool
     try:
-        return int(vgit.git(["rev-list", "--count", *extra, *(args.revspec or ["HEAD"]), "--"], repo))
-    except Exception:
-        return None
+        spool = Spool(cfg.spool_dir, cfg.spool_group, create=False)
+    except (OSError, HookagentError):
+        return None, None
+    path = os.path.join(spool.root, "ledger.sqlite3")
+    if not os.path.exists(path):
+        return spool, None
+    try:
+        return spool, Ledger(path, spool.file_mode)
+    except Exception:   # unreadable: the dry run still lists the commits
+        return spool, None
+
+
+def _on_signals(stop) -> callable:
+    """Ctrl-C or SIGTERM: ask the loop to stop after its batch (a second Ctrl-C stops at once).
+    Returns a function putting the previous handlers back."""
+    import signal
+
+    def handler(signum, frame) -> None:
+        stop.requested = True
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+    saved = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(s, h) for s, h in saved.items()] and None
+
+
+class _GitCount:
+    """`git rev-list --count` beside the backfill (a terminal's progress bar needs a total)."""
+
+    def __init__(self, repo: str, revspecs: list[str], args: argparse.Namespace) -> None:
+        import subprocess
+        extra = [f"--since={args.since}"] if args.since else []
+        extra += [f"--until={args.until}"] if args.until else []
+        extra += [f"--author={args.author}"] if args.author else []
+        self._value: int | None = None
+        try:
+            self.proc = subprocess.Popen(["git", "rev-list", "--count", *extra, *(revspecs or ["HEAD"]), "--"],
+                                         cwd=repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:
+            self.proc = None
+
+    def total(self) -> int | None:
+        if self._value is None and self.proc is not None and self.proc.poll() is not None:
+            try:
+                self._value = int(self.proc.stdout.read() or 0) or None
+            except ValueError:
+                pass
+            self.close()
+        return self._value
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.stdout.close()
+            self.proc.wait()
+            self.proc = None

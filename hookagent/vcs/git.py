@@ -167,8 +167,9 @@ def _stream(args: list[str], repo: str, stdin: bytes = b""):
 
 def stream_log(repo: str, args: list[str], stdin: bytes | None = None):
     """Run `git log ARGS` with our format and yield field dicts as git produces them."""
-    for record in stream_log_records(repo, args, stdin):
-        yield _fields(record)
+    for batch in stream_log_batches(repo, args, stdin):
+        for record in batch:
+            yield _fields(record)
 
 
 PIPE_SIZE = 1 << 20
@@ -176,8 +177,9 @@ PIPE_SIZE = 1 << 20
 about 7,000 commits, so git keeps walking while the reader spends a moment on a batch."""
 
 
-def stream_log_records(repo: str, args: list[str], stdin: bytes | None = None):
-    """Run `git log ARGS` with LOG_FORMAT; yield each commit's raw fields as git produces them.
+def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
+    """Run `git log ARGS` with LOG_FORMAT; yield the commits' raw fields as git produces them,
+    in lists (one list per read from git's pipe, up to a few thousand commits each).
 
     Each record is a sequence of five bytes objects: sha, author name, author email, author
     date (ISO 8601) and the full message, the text fields in UTF-8 as far as git could
@@ -219,6 +221,7 @@ def stream_log_records(repo: str, args: list[str], stdin: bytes | None = None):
         pass   # not Linux, or a lower limit: the default pipe works, with less overlap
     finished = False
     fields: list[bytes] = []   # the fields of a commit cut by a read boundary
+    batch: list[list[bytes]] = []
     tail = b""
     read = os.read
     try:
@@ -235,7 +238,7 @@ def stream_log_records(repo: str, args: list[str], stdin: bytes | None = None):
                 fields.extend(parts[:i])
                 if len(fields) < 5:
                     continue
-                yield fields
+                batch.append(fields)
                 fields = []
             while i < n:
                 if not parts[i].strip(b"\n"):
@@ -248,8 +251,11 @@ def stream_log_records(repo: str, args: list[str], stdin: bytes | None = None):
                 if j > n:
                     fields = parts[i:]
                     break
-                yield parts[i:j]
+                batch.append(parts[i:j])
                 i = j
+            if batch:
+                yield batch
+                batch = []
         finished = True
     finally:
         if not finished and proc.poll() is None:
