@@ -28,7 +28,7 @@ COMMITS = [
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
-    p.add_argument("--api", choices=("v3", "v5"), default="v3", help="wire format to use (default v3)")
+    p.add_argument("--api", choices=("v3", "v5", "github-push"), default="v3", help="wire format to use (default v3)")
 
 
 def run(args: argparse.Namespace) -> int:
