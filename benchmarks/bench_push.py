@@ -213,7 +213,7 @@ def small_pushes(base: str, env: dict, n: int, branches: int, singles: int, grap
     try:
         names = sorted(t for t in tips if t not in ("main", "b000", "b001"))
         first_h, first_p = one(0, "b000")
-        print(f"  first push since install (hook's config cache and snapshot not made yet): "
+        print(f"  first push after install (no snapshot: the spool did not exist at install): "
               f"with hook {ms(first_h)}, without {ms(first_p)}, added {ms(first_h - first_p)}")
         state = os.path.join(os.path.dirname(conf), "spool", "state")
         for name in os.listdir(state):
@@ -233,6 +233,7 @@ def small_pushes(base: str, env: dict, n: int, branches: int, singles: int, grap
             h, p = one(i, branch)
             hook_t.append(h)
             plain_t.append(p)
+        log_order(plain, client, tree, tips, env)
         run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--quiet"], env)
         got = [rec["commit_id"] for rec in server.received()]
         exact = len(got) == len(set(got)) == singles + 3
@@ -242,6 +243,26 @@ def small_pushes(base: str, env: dict, n: int, branches: int, singles: int, grap
     met = summary(f"part 2: git push of ONE commit into {n} commits / {branches} branches, "
                   f"{singles} pushes alternating (main and old branches)", hook_t, plain_t, 0.1)
     return met and exact
+
+
+def log_order(repo: str, client: str, tree: str, tips: dict, env: dict) -> None:
+    """The hook's `git log` for a one-commit push, with and without --topo-order (which it
+    dropped): same repository, same excluded tips, 7 runs each, medians."""
+    parent = tips["main"]
+    sha = run(["git", "-C", client, "commit-tree", tree, "-p", parent, "-m", "probe [#1]"], env).strip()
+    run(["git", "-C", client, "push", "-q", repo, f"{sha}:refs/bench/probe"], env)
+    spec = "\n".join([sha] + [f"^{t}" for t in sorted(set(tips.values()))]) + "\n"
+    out = {}
+    for label, extra in (("--reverse", []), ("--topo-order --reverse", ["--topo-order"])):
+        ts = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            run(["git", "-C", repo, "log", "--format=%H", "--stdin", "--reverse", *extra], env, input=spec)
+            ts.append(time.perf_counter() - t0)
+        out[label] = statistics.median(ts)
+    run(["git", "-C", repo, "update-ref", "-d", "refs/bench/probe"], env)
+    print(f"  git log NEW --stdin with {len(set(tips.values()))} excluded tips: --reverse {ms(out['--reverse'])},"
+          f" --topo-order --reverse {ms(out['--topo-order --reverse'])}")
 
 
 def main() -> int:

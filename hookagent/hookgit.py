@@ -43,7 +43,7 @@ def post_receive(view: dict, argv: list[str], stdin_text: str | None = None) -> 
 
     text = sys.stdin.read() if stdin_text is None else stdin_text
     updates = pushes.parse_updates(text)
-    repo = vgit.toplevel(os.getcwd())
+    repo = pushes.repository(os.getcwd())
     branches = view.get("branches") or ["*"]
     tags = bool(view.get("tags"))
     moved = [u for u in updates if pushes.watched(u.ref, branches, tags)]
