@@ -62,6 +62,9 @@ def run(cmd: list[str], env: dict, **kw) -> str:
     return proc.stdout
 
 
+AUTOSTART = True
+
+
 def make_site(base: str, name: str, url: str) -> str:
     d = os.path.join(base, name)
     os.makedirs(d)
@@ -74,7 +77,7 @@ def make_site(base: str, name: str, url: str) -> str:
         yaml.safe_dump({"spool_dir": os.path.join(d, "spool"),
                         "tracker": {"url": url, "api": "v5", "token_file": token, "timeout": 10},
                         "retry": {"min_backoff": 1, "max_backoff": 5},
-                        "agent": {"autostart": True, "log_file": os.path.join(d, "agent.log")}}, fh)
+                        "agent": {"autostart": AUTOSTART, "log_file": os.path.join(d, "agent.log")}}, fh)
     return conf
 
 
@@ -152,7 +155,7 @@ def big_push(base: str, env: dict, n: int, rounds: int) -> bool:
             for kind, dest in order:
                 t = timed_push(src, dest, "main", env)
                 (hook_t if kind == "hook" else plain_t).append(t)
-                if kind == "hook":
+                if kind == "hook" and AUTOSTART:
                     waited = wait_for_background(server, len(expected), conf)
                     print(f"  round {r}: hooked push {t:.3f} s; the detached flush then delivered "
                           f"{len(server.received())} commits in {waited:.1f} s more", file=sys.stderr)
@@ -205,7 +208,7 @@ def small_pushes(base: str, env: dict, n: int, branches: int, singles: int, grap
         times = {}
         for kind, dest in ([("hook", hooked), ("plain", plain)] if i % 2 else [("plain", plain), ("hook", hooked)]):
             times[kind] = timed_push(client, dest, spec, env)
-            if kind == "hook":
+            if kind == "hook" and AUTOSTART:
                 delivered += 1
                 wait_for_background(server, delivered, conf, timeout=60)
         return times["hook"], times["plain"]
@@ -275,8 +278,13 @@ def main() -> int:
     ap.add_argument("--commit-graph", action="store_true")
     ap.add_argument("--skip-big", action="store_true", help="part 1 only")
     ap.add_argument("--skip-many", action="store_true", help="part 2 only")
+    ap.add_argument("--no-autostart", action="store_true",
+                    help="hooks start no flush (the script flushes by hand): shows what the detached"
+                         " flush's CPU costs a push on a busy machine")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    global AUTOSTART
+    AUTOSTART = not args.no_autostart
     base = tempfile.mkdtemp(prefix="bench-push-")
     env = git_env(base)
     print(f"python {sys.version.split()[0]}, {run(['git', '--version'], env).strip()}, work dir {base}")
