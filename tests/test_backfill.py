@@ -111,12 +111,14 @@ def test_dry_run_jsonl_has_the_exact_schema_and_nothing_else_on_stdout(tmp_path,
         "d": "Shields [#2, delivers #3] and [#4]",
         "e": "[WIP] not a reference #5",
         "f": "Emoji 🚀 日本語 [Finishes #7]",
+        "g": 'Quotes "q" \\ back\\slash\ttab \x01\x1f </script> [#8]',
     }
     shas = {k: commit(repo, m) for k, m in messages.items()}
     proc = backfill(site, str(repo), "--dry-run", "--format", "jsonl")
     records = jsonl(proc)
-    assert proc.stdout.endswith("\n") and len(proc.stdout.splitlines()) == len(records) == 3
-    for rec in records:
+    assert proc.stdout.endswith("\n") and len(proc.stdout.splitlines()) == len(records) == 4
+    for line, rec in zip(proc.stdout.splitlines(), records):
+        assert line == json.dumps(rec, ensure_ascii=False), "exactly what json.dumps writes"
         assert list(rec) == ["commit_id", "author", "date", "message", "url", "stories"]
         assert re.fullmatch(r"[0-9a-f]{40}", rec["commit_id"])
         assert rec["author"] == "Ada Tester" and rec["url"] is None
@@ -125,7 +127,8 @@ def test_dry_run_jsonl_has_the_exact_schema_and_nothing_else_on_stdout(tmp_path,
         for story in rec["stories"]:
             assert list(story) == ["id", "state"] and isinstance(story["id"], int)
     by_id = {rec["commit_id"]: rec for rec in records}
-    assert [rec["commit_id"] for rec in records] == [shas["f"], shas["d"], shas["a"]], "git log order"
+    assert [rec["commit_id"] for rec in records] == [shas["g"], shas["f"], shas["d"], shas["a"]], "git log order"
+    assert by_id[shas["g"]]["message"].rstrip("\n") == messages["g"]
     assert by_id[shas["a"]]["message"].rstrip("\n") == messages["a"]
     assert by_id[shas["a"]]["stories"] == [{"id": 123456, "state": "finished"}]
     assert by_id[shas["d"]]["stories"] == [{"id": 2, "state": "delivered"}, {"id": 3, "state": "delivered"},
@@ -133,8 +136,8 @@ def test_dry_run_jsonl_has_the_exact_schema_and_nothing_else_on_stdout(tmp_path,
     assert by_id[shas["f"]]["stories"] == [{"id": 7, "state": "finished"}]
     assert by_id[shas["f"]]["message"].startswith("Emoji 🚀 日本語")
     s = summary(proc.stderr)
-    assert s == {"scanned": 7, "referencing": 3, "stories": 5, "enqueued": 3, "skipped": 0}
-    assert "would enqueue 3" in proc.stderr
+    assert s == {"scanned": 8, "referencing": 4, "stories": 6, "enqueued": 4, "skipped": 0}
+    assert "would enqueue 4" in proc.stderr
     assert not Path(site.data["spool_dir"]).exists(), "a dry run creates nothing"
 
 
