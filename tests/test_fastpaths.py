@@ -254,3 +254,10 @@ def test_hook_reads_the_agents_pause_without_json(tmp_path):
     state.update(held=None, paused_until=1.0)          # a pause that is over
     site.spool.write_state(dest, state)
     assert not hook.paused(spool_dir, dest)
+
+
+def test_jsonenc_large_entries_go_through_json_with_the_same_output():
+    big = {"v": 1, "commits": [{"message": f"m{i} é 🚀 \udcff", "n": i} for i in range(jsonenc.LARGE + 5)]}
+    assert jsonenc._large(big) and not jsonenc._large({"commits": [1]})
+    assert jsonenc.dumps(big) == json.dumps(big, separators=(",", ":"))
+    assert jsonenc.dumps(big).isascii()
