@@ -231,54 +231,56 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
 
     parse = refs.parse
     enc = json.encoder.encode_basestring   # a JSON string literal, non-ASCII kept (C)
-    write = out.write
+    write = out.write if out is not None else None
     jsonl = fmt == "jsonl"
     scanned = 0
-    check_at = 1024
-    for commit in commits:
-        if commit.__class__ is int:
-            scanned += commit
-        else:
-            scanned += 1
-        if scanned >= check_at:
-            check_at = scanned + 1024
-            progress.update(scanned)
-            if stop.requested:
-                summary.interrupted = True
-                break
-        if commit.__class__ is int:
-            continue
-        found = parse(commit.message)
-        if not found:
-            continue
-        summary.referencing += 1
-        stories.update(r.id for r in found)
-        if dry_run:
-            if jsonl:   # json.dumps(record, ensure_ascii=False), spelled out: 2.5x faster
-                url = commit.url
-                line = ('{"commit_id": ' + enc(commit.commit_id) + ', "author": ' + enc(commit.author)
-                        + ', "date": ' + enc(commit.date) + ', "message": ' + enc(commit.message)
-                        + ', "url": ' + ("null" if url is None else enc(url)) + ', "stories": ['
-                        + ", ".join([f'{{"id": {r.id}, "state": {_STATE_JSON[r.state]}}}' for r in found])
-                        + "]}")
+    try:
+        check_at = 1024
+        for commit in commits:
+            if commit.__class__ is int:
+                scanned += commit
             else:
-                ids = " ".join(f"#{r.id}" + (f" ({r.state})" if r.state else "") for r in found)
-                subject = commit.message.strip().partition("\n")[0]
-                line = f"{commit.commit_id[:12]} {commit.date[:10]} {commit.author}: {ids}  {subject}"
-            write(line.encode("utf-8", "replace") + b"\n")
-            if ledger is None:
-                summary.enqueued += 1
+                scanned += 1
+            if scanned >= check_at:
+                check_at = scanned + 1024
+                progress.update(scanned)
+                if stop.requested:
+                    summary.interrupted = True
+                    break
+            if commit.__class__ is int:
                 continue
-        batch.append(commit)
-        if len(batch) >= BATCH:
-            flush_batch()
-            if stop.requested:
-                summary.interrupted = True
-                break
+            found = parse(commit.message)
+            if not found:
+                continue
+            summary.referencing += 1
+            stories.update(r.id for r in found)
+            if dry_run:
+                if jsonl:   # json.dumps(record, ensure_ascii=False), spelled out: 2.5x faster
+                    url = commit.url
+                    line = ('{"commit_id": ' + enc(commit.commit_id) + ', "author": ' + enc(commit.author)
+                            + ', "date": ' + enc(commit.date) + ', "message": ' + enc(commit.message)
+                            + ', "url": ' + ("null" if url is None else enc(url)) + ', "stories": ['
+                            + ", ".join([f'{{"id": {r.id}, "state": {_STATE_JSON[r.state]}}}' for r in found])
+                            + "]}")
+                else:
+                    ids = " ".join(f"#{r.id}" + (f" ({r.state})" if r.state else "") for r in found)
+                    subject = commit.message.strip().partition("\n")[0]
+                    line = f"{commit.commit_id[:12]} {commit.date[:10]} {commit.author}: {ids}  {subject}"
+                write(line.encode("utf-8", "replace") + b"\n")
+                if ledger is None and not in_spool:
+                    summary.enqueued += 1
+                    continue
+            batch.append(commit)
+            if len(batch) >= BATCH:
+                flush_batch()
+                if stop.requested:
+                    summary.interrupted = True
+                    break
+        flush_batch()
+    finally:
+        if not dry_run:
+            mark()   # what reached the spool is remembered, even after an error or a second Ctrl-C
     summary.scanned = scanned
-    flush_batch()
-    if not dry_run:
-        mark()
     progress.done(scanned)
     summary.stories = len(stories)
     summary.seconds = time.monotonic() - t0

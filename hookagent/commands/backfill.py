@@ -151,7 +151,7 @@ def _read_only(cfg, context):
         return spool, None
 
 
-def _on_signals(stop) -> callable:
+def _on_signals(stop):
     """Ctrl-C or SIGTERM: ask the loop to stop after its batch (a second Ctrl-C stops at once).
     Returns a function putting the previous handlers back."""
     import signal
@@ -161,7 +161,11 @@ def _on_signals(stop) -> callable:
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
     saved = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(s, h) for s, h in saved.items()] and None
+
+    def restore() -> None:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    return restore
 
 
 class _GitCount:
