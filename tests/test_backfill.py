@@ -202,6 +202,9 @@ def test_revision_ranges_branch_names_all_and_log_options(tmp_path, site):
     assert patch.returncode == 2 and "cannot be used here" in patch.stderr
     missing = backfill(site, str(tmp_path / "nowhere"), "--dry-run", ok=False)
     assert missing.returncode == 2 and "no such folder" in missing.stderr
+    run(["git", "init", "-q", str(tmp_path / "empty")])
+    empty = backfill(site, str(tmp_path / "empty"), "--dry-run")
+    assert empty.stdout == "" and "no commits yet" in empty.stderr
     (tmp_path / "plain").mkdir()
     plain = backfill(site, str(tmp_path / "plain"), "--dry-run", ok=False)
     assert plain.returncode == 2 and "neither a git nor an svn repository" in plain.stderr

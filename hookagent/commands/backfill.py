@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
                   " tree, a bare git repository, an svn repository or an svn URL", file=sys.stderr)
             return 2
         revspecs = (["--all"] if args.all else []) + list(args.revspec)
+        if not revspecs and not _has_head(vgit, repo):
+            print(f"hookagent: backfill: {target} has no commits yet (HEAD names none): nothing to send",
+                  file=sys.stderr)
+            return 0
         commits = backfill.git_commits(repo, revspecs, args.since, args.until, args.author, rules)
         counter = _GitCount(repo, revspecs, args) if sys.stderr.isatty() else None
         total = counter.total if counter else None
@@ -130,6 +134,15 @@ def run(args: argparse.Namespace) -> int:
         print("hookagent: without --with-state they are sent link-only: [fixes #12] goes as [#12] (fixes),"
               " so no story changes state", file=sys.stderr)
     return 0
+
+
+def _has_head(vgit, repo: str) -> bool:
+    from hookagent.errors import VcsError
+    try:
+        vgit.git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], repo)
+        return True
+    except VcsError:
+        return False
 
 
 def _read_only(cfg, context):
