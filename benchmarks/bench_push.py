@@ -22,7 +22,6 @@ both copies first (what `git gc` does on most servers); without it is the worst 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import shutil
 import statistics
@@ -37,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from hookagent.commands.hook import flush_running  # noqa: E402
 from hookagent.devserver import DevServer  # noqa: E402
 
 TOKEN = "bench-token"
@@ -97,18 +97,7 @@ def timed_push(src: str, dest: str, spec: str, env: dict) -> float:
 
 
 def flush_idle(conf: str) -> bool:
-    spool = os.path.join(os.path.dirname(conf), "spool")
-    try:
-        fd = os.open(os.path.join(spool, "locks", "flush.lock"), os.O_RDWR)
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    return not flush_running(os.path.join(os.path.dirname(conf), "spool"))
 
 
 def wait_for_background(server: DevServer, want: int, conf: str, timeout: float = 300) -> float:

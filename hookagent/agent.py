@@ -88,52 +88,41 @@ class Agent:
                 break
         return result
 
-    def _deliver(self, claim: Claim, result: Pass) -> DeliveryError | None:
-        if hasattr(self.sink, "send_batch"):
-            return self._deliver_batches(claim, result)
-        for raw in claim.entry["commits"]:
+    def _unsent(self, entry: dict, result: Pass):
+        """The entry's commits the ledger does not know as sent, checked one by one as they are
+        taken (so a commit another agent sent a moment ago is skipped)."""
+        for raw in entry["commits"]:
             try:
                 commit = Commit.from_dict(raw)
             except (KeyError, TypeError) as exc:
-                return DeliveryError(f"malformed commit in entry ({exc!r}); inspect it in dead/", DEAD)
+                raise DeliveryError(f"malformed commit in entry ({exc!r}); inspect it in dead/", DEAD) from None
             if self.ledger.is_sent(self.dest, commit.ident):
                 result.skipped += 1
                 continue
-            try:
-                self.sink.send(commit)
-            except DeliveryError as exc:
-                return exc
-            except Exception as exc:  # a bug must not stop the queue; the entry is kept in dead/
-                log.error("internal error sending %s: %s", commit.commit_id, traceback.format_exc())
-                return DeliveryError(f"internal error: {exc!r}; please report it, then run"
-                                     " `hookagent retry --dead`", DEAD)
-            self.ledger.mark_sent(self.dest, commit.ident)
-            result.sent += 1
-            log.info("sent %s by %s", commit.commit_id[:12], commit.author)
-        self.spool.ack(claim)
-        return None
+            yield commit
 
-    def _deliver_batches(self, claim: Claim, result: Pass) -> DeliveryError | None:
-        """For sinks that take several commits per request (``batches`` + ``send_batch``): each
-        commit is marked in the ledger once the request carrying it succeeded, so a retry sends
-        only what is left."""
-        pending = []
-        for raw in claim.entry["commits"]:
-            try:
-                commit = Commit.from_dict(raw)
-            except (KeyError, TypeError) as exc:
-                return DeliveryError(f"malformed commit in entry ({exc!r}); inspect it in dead/", DEAD)
-            if self.ledger.is_sent(self.dest, commit.ident):
-                result.skipped += 1
-            else:
-                pending.append(commit)
+    def _deliver(self, claim: Claim, result: Pass) -> DeliveryError | None:
+        """Send what the entry holds that was not sent yet; ack it when all went through. A sink
+        with ``batches`` + ``send_batch`` takes several commits per request; each commit is
+        marked in the ledger once the request carrying it succeeded, so a retry sends only
+        what is left."""
+        entry = claim.entry
         try:
-            for batch in self.sink.batches(claim.entry, pending):
-                self.sink.send_batch(claim.entry, batch)
+            if hasattr(self.sink, "send_batch"):
+                batches = self.sink.batches(entry, list(self._unsent(entry, result)))
+                send = lambda batch: self.sink.send_batch(entry, batch)  # noqa: E731
+            else:
+                batches = ([commit] for commit in self._unsent(entry, result))
+                send = lambda batch: self.sink.send(batch[0])  # noqa: E731
+            for batch in batches:
+                send(batch)
                 for commit in batch:
                     self.ledger.mark_sent(self.dest, commit.ident)
                 result.sent += len(batch)
-                log.info("sent %d commit(s) up to %s", len(batch), batch[-1].commit_id[:12])
+                if len(batch) == 1:
+                    log.info("sent %s by %s", batch[0].commit_id[:12], batch[0].author)
+                else:
+                    log.info("sent %d commit(s) up to %s", len(batch), batch[-1].commit_id[:12])
         except DeliveryError as exc:
             return exc
         except Exception as exc:  # a bug must not stop the queue; the entry is kept in dead/

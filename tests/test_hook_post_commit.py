@@ -88,21 +88,8 @@ def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
 
 def background_flushes_done(site: Site, timeout: float = 20.0) -> bool:
     """True once no background flush holds the flush lock."""
-    import fcntl
-    path = Path(site.data["spool_dir"]) / "locks" / "flush.lock"
-    def free() -> bool:
-        if not path.exists():
-            return True
-        fd = os.open(path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-    return wait_until(free, timeout)
-
+    from hookagent.commands.hook import flush_running
+    return wait_until(lambda: not flush_running(site.data["spool_dir"]), timeout)
 
 def _free_port() -> int:
     import socket
