@@ -18,53 +18,24 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from hookagent.devserver import DevServer  # noqa: E402
 
-TOKEN = "bench-token"
-
-
-def git_env(base: str) -> dict:
-    env = dict(os.environ)
-    gitconfig = os.path.join(base, "gitconfig")
-    with open(gitconfig, "w") as fh:
-        fh.write("[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n")
-    env.update(GIT_CONFIG_GLOBAL=gitconfig, GIT_CONFIG_NOSYSTEM="1",
-               HOOKAGENT_CACHE_DIR=os.path.join(base, "cache"))
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import TOKEN, free_port, git_env  # noqa: E402
+import common  # noqa: E402
 
 
 def make_site(base: str, name: str, url: str) -> str:
-    d = os.path.join(base, name)
-    os.makedirs(d)
-    token = os.path.join(d, "token")
-    with open(token, "w") as fh:
-        fh.write(TOKEN + "\n")
-    os.chmod(token, 0o600)
-    conf = os.path.join(d, "config.yaml")
-    with open(conf, "w") as fh:
-        yaml.safe_dump({"spool_dir": os.path.join(d, "spool"),
-                        "tracker": {"url": url, "api": "v3", "token_file": token, "timeout": 5},
-                        "retry": {"min_backoff": 30, "max_backoff": 60},
-                        "agent": {"autostart": True}}, fh)
-    return conf
+    return common.make_site(base, name, url)
 
 
 def init_repo(path: str, env: dict) -> None:

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 
-import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -39,20 +38,11 @@ sys.path.insert(0, ROOT)
 from hookagent.commands.hook import flush_running  # noqa: E402
 from hookagent.devserver import DevServer  # noqa: E402
 
-TOKEN = "bench-token"
+from common import TOKEN, git_env  # noqa: E402
+import common  # noqa: E402
 MAKE_HISTORY = os.path.join(os.path.dirname(ROOT), "shared", "tools", "make-history")
 # The bracket forms make-history writes ([#1], [fixes #1], [Finishes #1 #2], ...): independent of refs.py.
 REF_GREP = r"\[[A-Za-z ]*#[0-9]"
-
-
-def git_env(base: str) -> dict:
-    env = dict(os.environ)
-    gitconfig = os.path.join(base, "gitconfig")
-    with open(gitconfig, "w") as fh:
-        fh.write("[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n")
-    env.update(GIT_CONFIG_GLOBAL=gitconfig, GIT_CONFIG_NOSYSTEM="1",
-               HOOKAGENT_CACHE_DIR=os.path.join(base, "cache"))
-    return env
 
 
 def run(cmd: list[str], env: dict, **kw) -> str:
@@ -66,19 +56,8 @@ AUTOSTART = True
 
 
 def make_site(base: str, name: str, url: str) -> str:
-    d = os.path.join(base, name)
-    os.makedirs(d)
-    token = os.path.join(d, "token")
-    with open(token, "w") as fh:
-        fh.write(TOKEN + "\n")
-    os.chmod(token, 0o600)
-    conf = os.path.join(d, "config.yaml")
-    with open(conf, "w") as fh:
-        yaml.safe_dump({"spool_dir": os.path.join(d, "spool"),
-                        "tracker": {"url": url, "api": "v5", "token_file": token, "timeout": 10},
-                        "retry": {"min_backoff": 1, "max_backoff": 5},
-                        "agent": {"autostart": AUTOSTART, "log_file": os.path.join(d, "agent.log")}}, fh)
-    return conf
+    return common.make_site(base, name, url, api="v5", autostart=AUTOSTART, min_backoff=1, max_backoff=5,
+                            timeout=10)
 
 
 def install(bare: str, conf: str, env: dict) -> None:

@@ -1,0 +1,44 @@
+"""What the benchmarks share: an isolated git environment and a site (config + token + spool)."""
+from __future__ import annotations
+
+import os
+import socket
+
+import yaml
+
+TOKEN = "bench-token"
+
+
+def git_env(base: str) -> dict:
+    """The environment with a private git config (identity, default branch) and hook cache."""
+    env = dict(os.environ)
+    gitconfig = os.path.join(base, "gitconfig")
+    with open(gitconfig, "w") as fh:
+        fh.write("[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n")
+    env.update(GIT_CONFIG_GLOBAL=gitconfig, GIT_CONFIG_NOSYSTEM="1",
+               HOOKAGENT_CACHE_DIR=os.path.join(base, "cache"))
+    return env
+
+
+def make_site(base: str, name: str, url: str, *, api: str = "v3", autostart: bool = True,
+              min_backoff: float = 30, max_backoff: float = 60, timeout: float = 5) -> str:
+    """A folder base/name with a token file, a spool and a config; returns the config's path."""
+    d = os.path.join(base, name)
+    os.makedirs(d)
+    token = os.path.join(d, "token")
+    with open(token, "w") as fh:
+        fh.write(TOKEN + "\n")
+    os.chmod(token, 0o600)
+    conf = os.path.join(d, "config.yaml")
+    with open(conf, "w") as fh:
+        yaml.safe_dump({"spool_dir": os.path.join(d, "spool"),
+                        "tracker": {"url": url, "api": api, "token_file": token, "timeout": timeout},
+                        "retry": {"min_backoff": min_backoff, "max_backoff": max_backoff},
+                        "agent": {"autostart": autostart, "log_file": os.path.join(d, "agent.log")}}, fh)
+    return conf
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
