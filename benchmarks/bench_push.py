@@ -76,7 +76,9 @@ def timed_push(src: str, dest: str, spec: str, env: dict) -> float:
 
 
 def flush_idle(conf: str) -> bool:
-    return not flush_running(os.path.join(os.path.dirname(conf), "spool"))
+    from hookagent import config
+    cfg = config.load(conf)
+    return not flush_running(cfg.spool_dir, cfg.tracker.destination)
 
 
 def wait_for_background(server: DevServer, want: int, conf: str, timeout: float = 300) -> float:

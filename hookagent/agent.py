@@ -20,7 +20,7 @@ from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError
 from hookagent.ledger import Ledger
 from hookagent.model import Commit
-from hookagent.spool import AgentLock, Claim, Spool
+from hookagent.spool import AgentLock, Claim, Spool, dest_tag
 
 log = logging.getLogger("hookagent.agent")
 
@@ -48,6 +48,7 @@ class Agent:
         self.sink = sink
         self.rng = rng or random.Random()
         self.dest = cfg.tracker.destination
+        self.tag = dest_tag(self.dest)   # only this destination's entries are ours to send
         self.lock = AgentLock(spool)
         self.stopping = False
 
@@ -60,7 +61,7 @@ class Agent:
         now = time.time() if now is None else now
         result = Pass()
         self.spool.recover_stale()
-        self.spool.promote_due(now)
+        self.spool.promote_due(now, self.tag)
         state = self.spool.read_state(self.dest)
         if state.get("held") and not probe_held:
             result.held = state["held"]
@@ -68,7 +69,7 @@ class Agent:
         if state.get("paused_until", 0) > now:
             result.paused_until = state["paused_until"]
             return result
-        for name in self.spool.due_names():
+        for name in self.spool.due_names(self.tag):
             if self.stopping:
                 result.stopped = True
                 break
@@ -193,14 +194,18 @@ class Agent:
             wake = now + poll
             if result.paused_until:
                 wake = max(wake, min(result.paused_until, now + 60))
-            nd = self.spool.next_due()
+            nd = self.spool.next_due(self.tag)
             if nd is not None and not result.paused_until:
                 wake = min(wake, max(nd, now + 0.05))
             while not self.stopping and clock() < wake:
                 sleep(min(0.2, max(0.0, wake - clock())))
 
+    def next_due(self) -> float | None:
+        """When this destination's first deferred entry is due."""
+        return self.spool.next_due(self.tag)
+
     def due_now(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        n = len(self.spool.due_names())
-        nd = self.spool.next_due()
+        n = len(self.spool.due_names(self.tag))
+        nd = self.next_due()
         return n + (1 if nd is not None and nd <= now else 0)

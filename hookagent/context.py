@@ -20,7 +20,12 @@ def open_spool(cfg: Config) -> Spool:
 
 
 def open_ledger(spool: Spool) -> Ledger:
-    return Ledger(os.path.join(spool.root, "ledger.sqlite3"), spool.file_mode)
+    path = os.path.join(spool.root, "ledger.sqlite3")
+    # The database and SQLite's two side files, made with the spool's mode and owner: with
+    # spool_group, every user's agent must be able to write them.
+    for name in (path, path + "-wal", path + "-shm"):
+        spool.ensure_file(name)
+    return Ledger(path, spool.file_mode)
 
 
 def make_sink(cfg: Config, stream=None):
@@ -43,6 +48,8 @@ def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False
     fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     try:
         fd = os.open(cfg.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if cfg.spool_group:
+            _share(fd, cfg.spool_group)
         handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
         handler.setFormatter(fmt)
         root.addHandler(handler)
@@ -54,3 +61,14 @@ def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(fmt)
         root.addHandler(h)
+
+
+def _share(fd: int, group: str) -> None:
+    """A log we created in a group-shared spool: writable by the group."""
+    import grp
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchown(fd, -1, grp.getgrnam(group).gr_gid)
+            os.fchmod(fd, 0o660)
+    except (OSError, KeyError):
+        pass

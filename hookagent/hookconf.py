@@ -32,7 +32,10 @@ def load(explicit: str | None = None) -> dict:
         from hookagent.errors import ConfigError
         raise ConfigError(f"cannot read config {path}: {exc.strerror}; fix the path given to the hook"
                           " (reinstall with hookagent install --config FILE)") from None
-    stamp = [CACHE_VERSION, _MAGIC, st.st_ino, st.st_size, st.st_mtime_ns, os.getuid()]
+    # The view also holds defaults that come from the environment (the default spool_dir):
+    # a session with another XDG_STATE_HOME or HOME must not reuse it.
+    stamp = [CACHE_VERSION, _MAGIC, st.st_ino, st.st_size, st.st_mtime_ns, os.getuid(),
+             os.environ.get("XDG_STATE_HOME", ""), os.environ.get("HOME", "")]
     cache = os.path.join(cache_dir(), "config" + real.replace("%", "%25").replace("/", "%") + ".marshal")
     try:
         with open(cache, "rb") as fh:

@@ -44,12 +44,25 @@ class Ledger:
                 pass
         self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")   # 64 MB: a backfill's random-key inserts stay in memory
         self._ids: dict[str, int] = {}
         if self.db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             self._create()
+
+    def _wal(self) -> None:
+        """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when
+        another process is switching a new database at the same moment: wait and try again."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _create(self) -> None:
         with self.db:

@@ -86,7 +86,7 @@ class Snapshot:
 
     def __enter__(self) -> "Snapshot":
         import fcntl
-        self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, self.spool.file_mode)
+        self._fd = self.spool.open_file(self.lock_path, os.O_RDWR)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         return self
 
@@ -129,13 +129,11 @@ class Snapshot:
         data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
         dest = self.spool.path("state", self.name)
         tmp = f"{dest}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.spool.file_mode)
+        fd = self.spool.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            if getattr(self.spool, "gid", None) is not None:
-                os.fchmod(fd, self.spool.file_mode)
             os.fsync(fd)
         finally:
             os.close(fd)

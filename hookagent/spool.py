@@ -44,6 +44,16 @@ def dest_tag(destination: str) -> str:
     return f"{zlib.crc32(destination.encode()):08x}"
 
 
+def flush_lock_path(spool_dir: str, destination: str) -> str:
+    """The lock a background flush for ``destination`` holds (one per destination and spool)."""
+    return os.path.join(spool_dir, "locks", f"flush-{dest_tag(destination)}.lock")
+
+
+def _for(name: str, tag: str | None) -> bool:
+    """Whether entry ``name`` (``c-<tag>-...`` or ``b-<tag>-...``) is for destination ``tag``."""
+    return tag is None or name[2:11] == tag + "-"
+
+
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:120]
 
@@ -136,6 +146,7 @@ class Spool:
 
     def _check_root(self) -> None:
         st = os.lstat(self.root)  # FileNotFoundError goes up to _prepare
+        self.owner_uid, self.owner_gid = st.st_uid, st.st_gid
         if stat.S_ISLNK(st.st_mode):
             raise SpoolError(f"spool {self.root} is a symlink; refusing it: point spool_dir at the real folder")
         if not stat.S_ISDIR(st.st_mode):
@@ -148,6 +159,31 @@ class Spool:
                 raise SpoolError(f"spool {self.root} belongs to uid {st.st_uid}, not to you (uid {uid});"
                                  " use your own spool_dir, or share it with spool_group")
 
+    def open_file(self, path: str, flags: int) -> int:
+        """Open (creating) a file in the spool with the spool's mode whatever the umask: group
+        read-write with spool_group, so every user of a shared spool can use every file; and
+        owned by the spool's owner when root writes into someone else's spool."""
+        fd = os.open(path, flags | os.O_CREAT, self.file_mode)
+        try:
+            if self.gid is not None or self.owner_uid != os.geteuid():
+                st = os.fstat(fd)
+                if st.st_uid == os.geteuid():     # we created it (or own it): make it right
+                    if os.geteuid() == 0 and self.owner_uid != 0:
+                        os.fchown(fd, self.owner_uid, self.gid if self.gid is not None else self.owner_gid)
+                    elif self.gid is not None and st.st_gid != self.gid:
+                        os.fchown(fd, -1, self.gid)
+                    os.fchmod(fd, self.file_mode)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def ensure_file(self, path: str) -> str:
+        """Create ``path`` (empty) with the spool's mode and owner if it does not exist."""
+        if not os.path.exists(path):
+            os.close(self.open_file(path, os.O_RDWR))
+        return path
+
     def path(self, queue: str, name: str = "") -> str:
         return os.path.join(self.root, queue, name) if name else os.path.join(self.root, queue)
 
@@ -157,13 +193,11 @@ class Spool:
         # json loaded anyway (backfill: the C encoder, ~3x faster on a 1,000-commit entry)
         data = entry if isinstance(entry, bytes) else jsonenc.dumps(entry).encode("ascii")
         tmp = self.path("tmp", f"{name}.{os.getpid()}.{os.urandom(4).hex()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+        fd = self.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            if self.gid is not None:
-                os.fchmod(fd, self.file_mode)
             if mtime is not None:
                 os.utime(fd, (mtime, mtime))
             os.fsync(fd)
@@ -193,12 +227,14 @@ class Spool:
         return True
 
     # ------------------------------------------------------------ the agent's side
-    def due_names(self) -> list[str]:
-        """Names in new/, oldest first (by mtime: when each became due)."""
+    def due_names(self, tag: str | None = None) -> list[str]:
+        """Names in new/ (for destination ``tag``, or all), oldest first (by mtime: when each
+        became due). An agent takes only its own destination's entries: another config sharing
+        the spool has another tracker and token."""
         out = []
         with os.scandir(self.path("new")) as it:
             for e in it:
-                if e.name.endswith(".json"):
+                if e.name.endswith(".json") and _for(e.name, tag):
                     try:
                         out.append((e.stat().st_mtime, e.name))
                     except FileNotFoundError:
@@ -206,11 +242,13 @@ class Spool:
         out.sort()
         return [n for _, n in out]
 
-    def promote_due(self, now: float) -> int:
+    def promote_due(self, now: float, tag: str | None = None) -> int:
         """Move deferred entries whose due time (file mtime) has come into new/."""
         moved = 0
         with os.scandir(self.path("deferred")) as it:
             for e in it:
+                if not _for(e.name, tag):
+                    continue
                 try:
                     if e.stat().st_mtime <= now:
                         os.rename(e.path, self.path("new", e.name))
@@ -219,10 +257,12 @@ class Spool:
                     continue
         return moved
 
-    def next_due(self) -> float | None:
+    def next_due(self, tag: str | None = None) -> float | None:
         best = None
         with os.scandir(self.path("deferred")) as it:
             for e in it:
+                if not _for(e.name, tag):
+                    continue
                 try:
                     m = e.stat().st_mtime
                 except FileNotFoundError:
@@ -242,10 +282,17 @@ class Spool:
             return None
         try:
             with open(path, "rb") as fh:
-                entry = _json().loads(fh.read().decode("utf-8"))
+                raw = fh.read()
+        except OSError as exc:   # not ours to read (e.g. written by root): leave it, say so
+            os.rename(path, self.path("new", name))
+            raise SpoolError(f"cannot read spool entry {name}: {exc.strerror}; fix its owner and"
+                             f" mode (chown/chmod it like the spool {self.root})") from None
+        try:
+            entry = _json().loads(raw.decode("utf-8"))
             if not isinstance(entry, dict) or not isinstance(entry.get("commits"), list):
                 raise ValueError("not an entry")
-        except (ValueError, UnicodeDecodeError, OSError):
+            float(entry.get("created") or 0)
+        except (ValueError, UnicodeDecodeError, TypeError):
             self._quarantine(path, name)
             return None
         return Claim(name, path, entry)
@@ -307,9 +354,11 @@ class Spool:
             if agent_id not in alive:
                 lock = self.path("locks", f"{agent_id}.lock")
                 try:
-                    fd = os.open(lock, os.O_RDWR)
+                    fd = os.open(lock, os.O_RDONLY)   # flock needs no write access
                 except FileNotFoundError:
                     alive[agent_id] = False
+                except PermissionError:
+                    alive[agent_id] = True        # cannot tell: leave it to its owner
                 else:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -388,7 +437,7 @@ class AgentLock:
         # Lock first, then rename into place: a lock file never exists unlocked, so another
         # agent's recover_stale cannot mistake a starting agent for a dead one.
         tmp = spool.path("tmp", f"{self.id}.lock")
-        self.fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, spool.file_mode)
+        self.fd = spool.open_file(tmp, os.O_RDWR | os.O_EXCL)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         os.rename(tmp, self.path)
 

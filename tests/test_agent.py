@@ -113,9 +113,11 @@ def test_rejected_entry_goes_dead_with_the_answer_kept_and_can_be_requeued(tmp_p
     site.enqueue_fake_commits(3)
     # An entry the receiver must refuse (no message): 400 -> dead; the others still go through.
     spool = site.spool
-    from hookagent.spool import make_entry
-    bad = make_entry(site.config.tracker.destination, [{"commit_id": "bad1", "author": "x", "message": ""}])
-    spool.enqueue("c-bad.json", bad)
+    from hookagent.spool import commit_entry_name, make_entry
+    dest = site.config.tracker.destination
+    bad = make_entry(dest, [{"commit_id": "bad1", "author": "x", "message": ""}])
+    name = commit_entry_name(dest, "bad1")
+    spool.enqueue(name, bad)
     proc = site.cli("flush")
     assert proc.returncode == 0, proc.stderr
     assert len(server.received()) == 3
@@ -123,7 +125,7 @@ def test_rejected_entry_goes_dead_with_the_answer_kept_and_can_be_requeued(tmp_p
     assert st["dead"]["commits"] == 1
     item = st["dead"]["items"][0]
     assert item["status"] == 400 and item["commits"] == ["bad1"]
-    dead_entry = json.loads((tmp_path / "spool" / "dead" / "c-bad.json").read_text())
+    dead_entry = json.loads((tmp_path / "spool" / "dead" / name).read_text())
     assert dead_entry["response"], "the server's answer is kept"
     assert site.cli("retry", "--dead").returncode == 0
     assert json.loads(site.cli("status", "--json").stdout)["pending"]["commits"] == 1

@@ -95,6 +95,17 @@ def test_hook_view_is_cached_and_refreshed_when_the_file_changes(tmp_path, monke
         hookconf.load(str(conf))
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root's default spool is /var/spool/hookagent, not XDG's")
+def test_hook_view_cache_follows_the_environment_of_the_default_spool(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOKAGENT_CACHE_DIR", str(tmp_path / "cache"))
+    conf = tmp_path / "c.yaml"
+    conf.write_text("tracker: {api: v5}\n")     # no spool_dir: the default comes from XDG_STATE_HOME
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "one"))
+    assert hookconf.load(str(conf))["spool_dir"].startswith(str(tmp_path / "one"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "two"))
+    assert hookconf.load(str(conf))["spool_dir"].startswith(str(tmp_path / "two"))
+
+
 def test_hook_view_without_a_config_file_uses_defaults(tmp_path, monkeypatch):
     monkeypatch.delenv("HOOKAGENT_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))

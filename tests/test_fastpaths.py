@@ -232,30 +232,6 @@ def test_the_post_commit_hook_imports_nothing_heavy(tmp_path):
     assert "hookagent.hookgit" in loaded and "hookagent.spool" in loaded
     assert len(site.spool.due_names()) == 1, "and it did record the commit"
 
-
-def test_hook_reads_the_agents_pause_without_json(tmp_path):
-    """After a real failed delivery the destination is paused: the hook sees it (and starts no
-    flush that would find nothing due); once held, it does start one, to probe."""
-    from hookagent.commands import hook
-
-    site = Site(tmp_path, "http://127.0.0.1:9", retry={"min_backoff": 60, "max_backoff": 120})
-    site.enqueue_fake_commits(1)
-    dest = site.config.tracker.destination
-    spool_dir = site.data["spool_dir"]
-    assert not hook.paused(spool_dir, dest)           # no state yet
-    site.cli("flush")                                  # connection refused: paused 60-120 s
-    state = site.spool.read_state(dest)
-    assert state["paused_until"] > 0
-    assert hook.paused(spool_dir, dest)
-    assert not hook.paused(spool_dir, dest + "/other")
-    state.update(held="wrong token", paused_until=state["paused_until"])
-    site.spool.write_state(dest, state)
-    assert not hook.paused(spool_dir, dest)
-    state.update(held=None, paused_until=1.0)          # a pause that is over
-    site.spool.write_state(dest, state)
-    assert not hook.paused(spool_dir, dest)
-
-
 def test_jsonenc_large_entries_go_through_json_with_the_same_output():
     big = {"v": 1, "commits": [{"message": f"m{i} é 🚀 \udcff", "n": i} for i in range(jsonenc.LARGE + 5)]}
     assert jsonenc._large(big) and not jsonenc._large({"commits": [1]})

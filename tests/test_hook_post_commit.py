@@ -89,7 +89,17 @@ def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
 def background_flushes_done(site: Site, timeout: float = 20.0) -> bool:
     """True once no background flush holds the flush lock."""
     from hookagent.commands.hook import flush_running
-    return wait_until(lambda: not flush_running(site.data["spool_dir"]), timeout)
+    dest = site.config.tracker.destination
+    return wait_until(lambda: not flush_running(site.data["spool_dir"], dest), timeout)
+
+
+def background_agent_pid(site: Site) -> int:
+    from hookagent.spool import flush_lock_path
+    try:
+        return int(Path(flush_lock_path(site.data["spool_dir"], site.config.tracker.destination))
+                   .read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 def _free_port() -> int:
     import socket
@@ -101,10 +111,7 @@ def _free_port() -> int:
 def kill_background_agent(site: Site) -> None:
     """Teardown: stop a background agent a failed test may have left sleeping."""
     import signal
-    try:
-        pid = int((Path(site.data["spool_dir"]) / "locks" / "flush.lock").read_text().strip() or 0)
-    except (OSError, ValueError):
-        return
+    pid = background_agent_pid(site)
     if pid and not background_flushes_done(site, timeout=0.1):
         try:
             os.kill(pid, signal.SIGTERM)
@@ -136,6 +143,29 @@ def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_
         assert background_flushes_done(site), "and exits once the queue is empty"
     st = status()
     assert st["sent"] == 1 and st["deferred"]["commits"] == 0 and st["pending"]["commits"] == 0
+
+
+def test_a_stopped_background_agent_does_not_strand_commits_in_a_pause(tmp_path, request):
+    """The background agent sleeping through a backoff is stopped (a shutdown); the tracker
+    comes back; the next commit, still inside the pause, starts a new agent, which delivers
+    both commits when the pause ends."""
+    import signal
+    port = _free_port()
+    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
+                retry={"min_backoff": 2, "max_backoff": 3})
+    request.addfinalizer(lambda: kill_background_agent(site))
+    repo = make_repo(tmp_path, site)
+    assert commit_file(repo, "Offline [#1]").returncode == 0
+    assert wait_until(lambda: site.spool.read_state(site.config.tracker.destination).get("failures"), 20)
+    pid = background_agent_pid(site)
+    assert pid
+    os.kill(pid, signal.SIGTERM)
+    assert background_flushes_done(site)
+    with DevServer(token=TOKEN, port=port) as server:
+        assert site.spool.read_state(site.config.tracker.destination)["paused_until"] > time.time()
+        assert commit_file(repo, "Back online [#2]").returncode == 0
+        assert wait_until(lambda: len(server.received()) == 2, 20), server.received()
+        assert sorted(r["message"].strip() for r in server.received()) == ["Back online [#2]", "Offline [#1]"]
 
 
 @pytest.mark.parametrize("scenario", ["bad-config", "missing-config", "read-only-spool", "spool-is-symlink"])

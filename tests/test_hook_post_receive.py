@@ -161,3 +161,22 @@ def test_push_with_a_foreign_post_receive_still_gives_it_the_same_stdin(tmp_path
     sha = git(work, "rev-parse", "HEAD").strip()
     assert seen.read_text() == f"{'0' * 40} {sha} refs/heads/main\n"
     assert queued(site) == ["x [#1]"]
+
+
+def test_a_processed_branch_deleted_and_pruned_on_the_server_does_not_break_later_pushes(setup):
+    """A branch removed outside a push (on the server, by a hosting UI) and garbage-collected
+    stays in the snapshot of processed refs; git must not choke on its missing commits."""
+    site, bare, work = setup
+    commits(work, "base [#1]")
+    push(work, "main")
+    git(work, "checkout", "-q", "-b", "doomed")
+    commits(work, "doomed work [#2]")
+    push(work, "doomed")
+    git(bare, "update-ref", "-d", "refs/heads/doomed")            # not a push: no hook runs
+    git(bare, "reflog", "expire", "--expire=now", "--all")
+    git(bare, "gc", "-q", "--prune=now")
+    git(work, "checkout", "-q", "main")
+    commits(work, "after the prune [#3]")
+    out = push(work, "main")
+    assert "hookagent" not in out, out
+    assert queued(site) == ["base [#1]", "doomed work [#2]", "after the prune [#3]"]

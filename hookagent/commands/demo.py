@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             _run(["git", "commit", "-q", "-m", message], env, cwd=repo)
             _say(f"commit ({(time.perf_counter() - t0) * 1000:.0f} ms): {message}")
         _run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--wait", "20", "--quiet"], env)
-        _wait_for_background_agents(base)
+        _wait_for_background_agents(conf)
         _show(server)
         _run([sys.executable, "-m", "hookagent", "status", "--config", conf], env, echo=True)
     finally:
@@ -109,24 +109,14 @@ def _run(cmd: list[str], env: dict, cwd: str | None = None, echo: bool = False) 
     return proc.stdout
 
 
-def _wait_for_background_agents(base: str, timeout: float = 10.0) -> None:
-    """The hooks started flushes of their own; wait until none holds the flush lock."""
-    import fcntl
-    path = os.path.join(base, "spool", "locks", "flush.lock")
-    if not os.path.exists(path):
-        return
-    fd = os.open(path, os.O_RDWR)
+def _wait_for_background_agents(conf: str, timeout: float = 10.0) -> None:
+    """The hooks started a flush of their own; wait until it let its lock go."""
+    from hookagent import config
+    from hookagent.commands.hook import flush_running
+    cfg = config.load(conf)
     deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                time.sleep(0.05)
-    finally:
-        os.close(fd)
+    while time.time() < deadline and flush_running(cfg.spool_dir, cfg.tracker.destination):
+        time.sleep(0.05)
 
 
 def _show(server) -> None:

@@ -7,6 +7,7 @@ or interrupted); 2 on a configuration or spool error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -26,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from hookagent import agentcmd, context
 
     if args.background:
-        import os
         os.chdir("/")          # hold no work tree or mount busy
         try:
             os.nice(10)        # started by a commit or a push: let the developer's work go first
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     spool = context.open_spool(cfg)
     # The lock only spares the tracker a crowd of background flushes (one per commit);
     # correctness comes from claims, so a flush run by hand never waits for it.
-    lock = _FlushLock(spool.path("locks", "flush.lock"))
+    from hookagent.spool import flush_lock_path
+    lock = _FlushLock(spool.open_file(flush_lock_path(spool.root, cfg.tracker.destination), os.O_RDWR))
     if args.background and not lock.try_acquire():
         return 0
     lock.note_owner()
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             if result.entries_done or result.dead or result.skipped:
                 continue  # progress: go round until a pass finds nothing more
             now = time.time()
-            wake = result.paused_until or agent.spool.next_due()
+            wake = result.paused_until or agent.next_due()
             if args.wait and wake and now < deadline:
                 time.sleep(max(0.01, min(wake - now, deadline - now, 1.0)))
                 continue
@@ -121,16 +122,15 @@ def _report(agent, result, totals: dict, quiet: bool) -> int:
     elif result.errors:
         print(f"hookagent: last error: {result.errors[-1]}", file=sys.stderr)
     if deferred and not quiet:
-        nd = agent.spool.next_due()
+        nd = agent.next_due()
         if nd:
             print(f"hookagent: next retry in {max(0.0, nd - now):.0f}s", file=sys.stderr)
     return 1 if (due or result.held or result.stopped) else 0
 
 
 class _FlushLock:
-    def __init__(self, path: str) -> None:
-        import os
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         self.held = False
 
     def try_acquire(self) -> bool:
@@ -152,7 +152,6 @@ class _FlushLock:
 
     def note_owner(self) -> None:
         """Write our pid into the lock file, for `hookagent status` and for people."""
-        import os
         if self.held:
             try:
                 os.ftruncate(self.fd, 0)

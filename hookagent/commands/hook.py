@@ -37,18 +37,24 @@ def run(args: argparse.Namespace) -> int:
         else:
             from hookagent.hookgit import post_commit as handler
         queued = handler(view, args.args)
-        if queued and view.get("autostart", True):
-            start_agent(view)
     except OSError as exc:  # full disk, read-only spool, permissions
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"hookagent: {args.name}: could not record the commit: {exc.strerror}{where};"
               " the commit itself is fine; once fixed, `hookagent backfill` sends what was missed",
               file=sys.stderr)
     except Exception as exc:  # the hook path never fails a commit
-        print(f"hookagent: {args.name}: {_one_line(exc)}; the commit itself is fine"
-              " (run `hookagent status` to see the queue)", file=sys.stderr)
+        print(f"hookagent: {args.name}: could not record the commit: {_one_line(exc)};"
+              " the commit itself is fine; once fixed, `hookagent backfill` sends what was missed",
+              file=sys.stderr)
     else:
-        return 0
+        if not (queued and view.get("autostart", True)):
+            return 0
+        try:
+            start_agent(view)
+            return 0
+        except Exception as exc:   # recorded; only the delivery waits
+            print(f"hookagent: {args.name}: recorded, but could not start the agent"
+                  f" ({_one_line(exc)}); run `hookagent flush` to deliver", file=sys.stderr)
     # svn shows post-commit's stderr to the client only when the hook exits non-zero (as a warning
     # after "Committed revision N."); the rendered hook turns this status into exit 1 for svn.
     # Not for post-revprop-change: svn would make `svn propset` itself fail (the edit stands).
@@ -92,12 +98,14 @@ def parse(argv: list[str]) -> SimpleNamespace | None:
     return SimpleNamespace(command="hook", name=name, config=config, args=rest)
 
 
-def flush_running(spool_dir: str) -> bool:
-    """True when a background flush holds the flush lock. It re-checks the queue after letting
-    the lock go (commands/flush.py), and our entry is already written: it will pick it up."""
+def flush_running(spool_dir: str, destination: str) -> bool:
+    """True when a background flush for ``destination`` holds its lock. It re-checks the queue
+    after letting the lock go (commands/flush.py), and our entry is already written: it will
+    pick it up. While the tracker is down it stays, sleeping through the backoff."""
     import fcntl
+    from hookagent.spool import flush_lock_path
     try:
-        fd = os.open(os.path.join(spool_dir, "locks", "flush.lock"), os.O_RDWR)
+        fd = os.open(flush_lock_path(spool_dir, destination), os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -109,31 +117,11 @@ def flush_running(spool_dir: str) -> bool:
         os.close(fd)
 
 
-def paused(spool_dir: str, destination: str) -> bool:
-    """True while the destination backs off after a failure (and is not held): a flush started
-    now would find nothing due, so none is started. Reads the agent's state file without json:
-    it is written compactly by jsonenc, ``"paused_until":<seconds>``. Unsure means not paused."""
-    import time
-    import zlib
-    path = os.path.join(spool_dir, "state", f"dest-{zlib.crc32(destination.encode()):08x}.json")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(65536)
-        if '"held":null' not in text and '"held"' in text:
-            return False      # held: a flush probes the destination, so a fixed token resumes it
-        start = text.index('"paused_until":') + len('"paused_until":')
-        end = min(i for i in (text.find(",", start), text.find("}", start)) if i >= 0)
-        return float(text[start:end]) > time.time()
-    except (OSError, ValueError):
-        return False
-
-
 def start_agent(view: dict) -> None:
     """Start `hookagent flush --background` detached: new session, stdin from /dev/null, stdout
     and stderr to the agent log, no other descriptor of git's inherited. posix_spawn, because
     importing subprocess alone costs the hook several milliseconds."""
-    if view.get("spool_dir") and (flush_running(view["spool_dir"])
-                                  or paused(view["spool_dir"], view.get("destination") or "")):
+    if view.get("spool_dir") and flush_running(view["spool_dir"], view.get("destination") or ""):
         return
     cmd = [sys.executable, "-I", "-m", "hookagent", "flush", "--background", "--quiet"]
     if view.get("config_path"):
@@ -144,7 +132,8 @@ def start_agent(view: dict) -> None:
         log = os.open(os.devnull, os.O_WRONLY)
     try:
         _no_inherited_fds(keep=log)
-        os.posix_spawn(sys.executable, cmd, os.environ, setsid=True, file_actions=[
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}   # not this repo's
+        os.posix_spawn(sys.executable, cmd, env, setsid=True, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, log, 1),
             (os.POSIX_SPAWN_DUP2, log, 2),

@@ -72,7 +72,9 @@ def stream_new_commits(repo: str, tip: str, exclude: set[str]):
     a one-commit push into 100,000 commits, against ~1 ms without it; benchmarks/bench_push.py).
     """
     spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and set(x) != {"0"}]) + "\n"
-    args = ["log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", "--stdin", "--reverse"]
+    # --ignore-missing: a processed ref whose commits were pruned since (a branch deleted and
+    # gc-ed outside a push) must not make every later push fail with "bad object".
+    args = ["log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", "--ignore-missing", "--stdin", "--reverse"]
     return _records(_stream(args, repo, spec.encode()))
 
 
