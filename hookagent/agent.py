@@ -163,7 +163,9 @@ class Agent:
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
         entry["due"] = now + delay
         if now - float(entry.get("created") or now) > r.max_age:
-            entry["last_error"] = f"gave up after {entry['attempts']} attempts over retry.max_age: {text}"
+            cause = text.split("; hookagent will retry")[0]
+            entry["last_error"] = (f"gave up after {entry['attempts']} attempts, older than retry.max_age:"
+                                   f" {cause}; fix that, then run `hookagent retry --dead`")
             self.spool.bury(claim)
             result.dead += 1
             log.error("dead after max_age: %s (%s)", claim.name, text)

@@ -19,7 +19,8 @@ def build(cfg: Config) -> Agent:
         state = spool.read_state(cfg.tracker.destination)
         if state.get("held") != str(exc):
             import time
-            state.update(held=str(exc), held_since=time.time(), last_error=str(exc))
+            state.update(held=str(exc), held_since=time.time(), last_error=str(exc),
+                         last_error_at=time.time())
             spool.write_state(cfg.tracker.destination, state)
         raise
     return Agent(cfg, spool, ledger, sink)

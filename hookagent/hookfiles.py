@@ -318,6 +318,27 @@ def uninstall(target: Target, hooks: Iterable[str] | None = None, *, say: Say = 
     return found
 
 
+def find_python_with_hookagent() -> str | None:
+    """An interpreter that can import hookagent, when the one running install cannot (e.g.
+    `python3 installer.py` from a checkout): the checkout's .venv, then the one behind
+    `hookagent` on PATH."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = [os.path.join(here, ".venv", "bin", "python")]
+    script = shutil.which("hookagent")
+    if script:
+        try:
+            with open(script, "rb") as fh:
+                first = fh.readline().decode("utf-8", "replace")
+            if first.startswith("#!"):
+                candidates.append(first[2:].strip().split()[0])
+        except OSError:
+            pass
+    for python in candidates:
+        if os.path.isfile(python) and os.access(python, os.X_OK) and can_import_hookagent(python):
+            return os.path.abspath(python)
+    return None
+
+
 def can_import_hookagent(python: str) -> bool:
     """Whether the interpreter finds hookagent in isolated mode (as the hook runs it)."""
     try:

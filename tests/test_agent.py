@@ -106,6 +106,8 @@ def test_missing_token_file_holds_instead_of_dropping(tmp_path, server):
     assert proc.returncode == 2 and "token_file" in proc.stderr
     st = json.loads(site.cli("status", "--json").stdout)
     assert st["held"] and "token_file" in st["held"] and st["pending"]["commits"] == 2
+    text = site.cli("status")
+    assert text.returncode == 0 and "HELD" in text.stdout and "Traceback" not in text.stderr
 
 
 def test_rejected_entry_goes_dead_with_the_answer_kept_and_can_be_requeued(tmp_path, server):

@@ -469,3 +469,29 @@ def test_render_quotes_every_value_for_sh(tmp_path, fake):
     (call,) = fakepython.hook_calls(log)
     assert call["argv"][4:6] == ["--config", str(cfg)]
     assert not list(tmp_path.rglob("pwned"))
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs a system python3")
+def test_installer_py_run_by_a_python_without_hookagent_bakes_in_one_that_has_it(tmp_path):
+    """`python3 installer.py` with a system Python that cannot import hookagent: the hook gets
+    the checkout's .venv interpreter (or hookagent's on PATH), not one that would record nothing."""
+    probe = subprocess.run(["/usr/bin/python3", "-I", "-c", "import hookagent"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("the system python3 has hookagent installed")
+    repo = git_work_tree(tmp_path / "work")
+    proc = subprocess.run(["/usr/bin/python3", str(ROOT / "installer.py"), str(repo)], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot import hookagent; the hook will use" in proc.stdout
+    text = (repo / ".git" / "hooks" / "post-commit").read_text()
+    baked = next(line for line in text.splitlines() if line.startswith("PY="))[3:].strip("'")
+    assert subprocess.run([baked, "-I", "-c", "import hookagent"]).returncode == 0
+
+
+def test_install_refuses_a_config_that_does_not_load(tmp_path):
+    repo = git_work_tree(tmp_path / "work")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tracker: {api: v9}\n")
+    proc = hookagent("install", str(repo), "--config", str(bad))
+    assert proc.returncode == 2 and "tracker.api" in proc.stderr
+    assert not (repo / ".git" / "hooks" / "post-commit").exists()

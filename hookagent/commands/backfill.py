@@ -128,8 +128,16 @@ def run(args: argparse.Namespace) -> int:
               " again to go on (nothing is enqueued twice)", file=sys.stderr)
         return 130
     if not args.dry_run and summary.enqueued:
-        print("hookagent: the agent delivers them at its own pace (`hookagent flush`, or the running"
-              " `hookagent run`); `hookagent status` shows progress", file=sys.stderr)
+        started = ""
+        if cfg.agent.autostart:   # as the hooks do: a detached background agent delivers them
+            from hookagent.commands.hook import start_agent
+            try:
+                start_agent(cfg.hook_view())
+                started = "a background agent started; "
+            except Exception:
+                pass
+        print(f"hookagent: {started}the agent delivers them at its own pace (`hookagent flush`, or the"
+              " running `hookagent run`); `hookagent status` shows progress", file=sys.stderr)
     if args.dry_run and not args.with_state and summary.enqueued:
         print("hookagent: without --with-state they are sent link-only: [fixes #12] goes as [#12] (fixes),"
               " so no story changes state", file=sys.stderr)

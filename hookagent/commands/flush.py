@@ -16,7 +16,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="configuration file (default: $HOOKAGENT_CONFIG, ~/.config/hookagent/config.yaml, /etc/hookagent/config.yaml)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="keep going through backoffs until everything is sent or SECONDS have passed")
-    p.add_argument("--quiet", action="store_true", help="print nothing unless something is wrong")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing unless something is wrong")
     p.add_argument("--verbose", "-v", action="store_true", help="also log each delivery to stderr")
     p.add_argument("--background", action="store_true",
                    help="(used by hooks) exit at once when another flush is already running; otherwise"

@@ -13,6 +13,7 @@ import shutil
 import sys
 
 
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="git work tree, bare git repository or svn repository (default: .)")
@@ -43,10 +44,23 @@ def run(args: argparse.Namespace) -> int:
     if config and not os.path.isfile(config):
         _warn(f"config {config} does not exist yet; the hook reports that on every commit until you"
               " create it (see config.example.yaml)")
+    if config and os.path.isfile(config):
+        try:
+            from hookagent import config as config_mod
+        except ImportError:          # `python3 installer.py` without PyYAML: the hook checks it
+            config_mod = None
+        if config_mod is not None:
+            config_mod.load(config)  # a bad config is refused now, not on every commit later
     if not hookfiles.can_import_hookagent(python):
-        _warn(f"{python} cannot import hookagent, so the hook will try `hookagent` on PATH instead:"
-              f" install hookagent for that interpreter (`{python} -m pip install hookagent`) or pass"
-              " --python with one that has it")
+        better = None if args.python else hookfiles.find_python_with_hookagent()
+        if better is None:
+            _warn(f"{python} cannot import hookagent: until it can, the hook records nothing and says"
+                  " so on every commit; install hookagent for it, or install again with --python"
+                  " naming the interpreter that has it (for a checkout: .venv/bin/python after"
+                  " scripts/setup)")
+        else:
+            print(f"note: {python} cannot import hookagent; the hook will use {better}")
+            python = better
     hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, say=print)
     if target.vcs == "git" and "post-receive" in hooks:   # refs as they are now count as processed
         from hookagent.pushes import seed_snapshot

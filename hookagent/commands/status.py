@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     elif st["paused_until"]:
         print(f"paused:       {_ago(st['paused_until'] - now)} more after {st['consecutive_failures']} failure(s)")
     if st["last_error"]:
-        print(f"last error:   {st['last_error']} ({_ago(now - st['last_error_at'])} ago)")
+        when = f" ({_ago(now - st['last_error_at'])} ago)" if st.get("last_error_at") else ""
+        print(f"last error:   {st['last_error']}{when}")
     for item in st["dead"]["items"]:
         print(f"  dead {item['entry']}: {item['error']}")
     return 0
