@@ -49,7 +49,7 @@ def flush_lock_path(spool_dir: str, destination: str) -> str:
     return os.path.join(spool_dir, "locks", f"flush-{dest_tag(destination)}.lock")
 
 
-def _for(name: str, tag: str | None) -> bool:
+def entry_for(name: str, tag: str | None) -> bool:
     """Whether entry ``name`` (``c-<tag>-...`` or ``b-<tag>-...``) is for destination ``tag``."""
     return tag is None or name[2:11] == tag + "-"
 
@@ -234,7 +234,7 @@ class Spool:
         out = []
         with os.scandir(self.path("new")) as it:
             for e in it:
-                if e.name.endswith(".json") and _for(e.name, tag):
+                if e.name.endswith(".json") and entry_for(e.name, tag):
                     try:
                         out.append((e.stat().st_mtime, e.name))
                     except FileNotFoundError:
@@ -247,7 +247,7 @@ class Spool:
         moved = 0
         with os.scandir(self.path("deferred")) as it:
             for e in it:
-                if not _for(e.name, tag):
+                if not entry_for(e.name, tag):
                     continue
                 try:
                     if e.stat().st_mtime <= now:
@@ -261,7 +261,7 @@ class Spool:
         best = None
         with os.scandir(self.path("deferred")) as it:
             for e in it:
-                if not _for(e.name, tag):
+                if not entry_for(e.name, tag):
                     continue
                 try:
                     m = e.stat().st_mtime

@@ -27,6 +27,9 @@ def test_two_configs_sharing_a_spool_each_send_only_their_own_commits(tmp_path):
         b = Site(tmp_path / "b", b_server.url, api="v5", token="other-token", spool_dir=spool_dir)
         b.enqueue_fake_commits(3, prefix="b")
         a.enqueue_fake_commits(2, prefix="a")
+        import json
+        assert json.loads(a.cli("status", "--json").stdout)["pending"]["commits"] == 2
+        assert json.loads(b.cli("status", "--json").stdout)["pending"]["commits"] == 3
         assert a.cli("flush").returncode == 0
         assert sorted(r["commit_id"] for r in a_server.received()) == ["a000000", "a000001"]
         assert b_server.received() == []

@@ -18,14 +18,18 @@ def collect(cfg, now: float | None = None) -> dict:
     ledger = context.open_ledger(spool)
     dest = cfg.tracker.destination
 
+    from hookagent.spool import dest_tag, entry_for
+    tag = dest_tag(dest)   # this configuration's destination only: a spool may serve several
+
     def commits(queue: str) -> tuple[int, int, list]:
-        entries = spool.entries(queue)
+        entries = [(name, e) for name, e in spool.entries(queue) if entry_for(name, tag)]
         n = sum(len(e.get("commits", [])) for _, e in entries if isinstance(e, dict))
         return len(entries), n, entries
 
     new_n, new_c, new_e = commits("new")
     def_n, def_c, def_e = commits("deferred")
     dead_n, dead_c, dead_e = commits("dead")
+    cur_n, cur_c, _ = commits("cur")
     created = [float(e.get("created") or now) for _, e in new_e + def_e if isinstance(e, dict)]
     state = spool.read_state(dest)
     dead_list = [{"entry": name, "commits": [c.get("commit_id") for c in e.get("commits", [])][:5],
@@ -35,8 +39,9 @@ def collect(cfg, now: float | None = None) -> dict:
         "spool_dir": spool.root,
         "destination": dest,
         "pending": {"entries": new_n, "commits": new_c},
-        "deferred": {"entries": def_n, "commits": def_c, "next_due": spool.next_due()},
-        "in_flight": spool.count("cur"),
+        "deferred": {"entries": def_n, "commits": def_c, "next_due": spool.next_due(tag)},
+        "in_flight": cur_c,
+        "in_flight_entries": cur_n,
         "dead": {"entries": dead_n, "commits": dead_c, "items": dead_list[:20]},
         "corrupt": spool.count("corrupt"),
         "held": state.get("held"),
@@ -46,7 +51,7 @@ def collect(cfg, now: float | None = None) -> dict:
         "last_error": state.get("last_error"),
         "last_error_at": state.get("last_error_at"),
         "sent": ledger.count(dest, "sent"),
-        "oldest_pending_age": (now - min(created)) if created else None,
+        "oldest_pending_age": (now - min(created)) if created else None,   # queued or deferred
     }
     ledger.close()
     return out
@@ -75,12 +80,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"spool:        {st['spool_dir']}")
     print(f"destination:  {st['destination']}")
-    print(f"pending:      {st['pending']['commits']} commit(s) in {st['pending']['entries']} entr(y/ies)"
-          f", oldest {_ago(st['oldest_pending_age'])}")
+    print(f"pending:      {st['pending']['commits']} commit(s) in {st['pending']['entries']} entr(y/ies)")
     nd = st["deferred"]["next_due"]
     nd_text = f", next retry in {_ago(max(0.0, nd - now))}" if nd else ""
     print(f"deferred:     {st['deferred']['commits']} commit(s){nd_text}")
-    print(f"in flight:    {st['in_flight']}")
+    if st["oldest_pending_age"] is not None:
+        print(f"oldest:       queued {_ago(st['oldest_pending_age'])} ago, not sent yet")
+    print(f"in flight:    {st['in_flight']} commit(s)")
     print(f"dead:         {st['dead']['commits']} commit(s)" + ("  (hookagent retry --dead re-queues)" if st['dead']['entries'] else ""))
     if st["corrupt"]:
         print(f"corrupt:      {st['corrupt']} file(s) in {st['spool_dir']}/corrupt")
