@@ -87,3 +87,17 @@ def commit_file(repo: str | Path, message: str | bytes, name: str | None = None,
     data = message if isinstance(message, bytes) else message.encode("utf-8")
     return subprocess.run(["git", "-C", str(repo), *extra_args, "commit", "-q", "-F", "-"], input=data,
                           capture_output=True, env=env)
+
+
+def bare_repo_with_hook(root: Path, site: Site) -> tuple[Path, Path]:
+    """A bare repository root/server.git with hookagent's post-receive installed for ``site``,
+    and a clone root/work on branch main to push from."""
+    bare = root / "server.git"
+    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(bare), "--config",
+                           str(site.config_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    work = root / "work"
+    git(root, "clone", "-q", str(bare), str(work))
+    git(work, "checkout", "-q", "-b", "main")
+    return bare, work

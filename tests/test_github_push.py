@@ -19,7 +19,7 @@ import pytest
 from hookagent import config as config_mod
 from hookagent.devserver import DevServer, parse_github_push
 from hookagent.errors import ConfigError
-from testing.site import TOKEN, Site, commit_file, git
+from testing.site import TOKEN, Site, bare_repo_with_hook, commit_file, git
 
 ZERO = "0" * 40
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -146,18 +146,6 @@ def make_site(tmp_path: Path, url: str, **github) -> Site:
                 repos=[{"path": str(tmp_path / "*"), "url": URL_TEMPLATE}])
 
 
-def bare_with_hook(tmp_path: Path, site: Site) -> tuple[Path, Path]:
-    bare = tmp_path / "server.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(bare), "--config",
-                           str(site.config_path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(bare), str(work))
-    git(work, "checkout", "-q", "-b", "main")
-    return bare, work
-
-
 PUSH_ENV = {"GITEA_PUSHER_NAME": "grace", "GITEA_PUSHER_EMAIL": "grace@example.com"}
 
 
@@ -182,7 +170,7 @@ def commits(work: Path, *messages: str) -> list[str]:
 # ---------------------------------------------------------------------- tests
 def test_a_push_becomes_one_github_push_payload_with_real_push_and_commit_facts(tmp_path, server):
     site = make_site(tmp_path, server.url)
-    bare, work = bare_with_hook(tmp_path, site)
+    bare, work = bare_repo_with_hook(tmp_path, site)
     (work / "gone.txt").write_text("bye")
     (work / "kept.txt").write_text("v1")
     git(work, "add", ".")
@@ -234,7 +222,7 @@ def test_max_commits_per_request_splits_a_push_and_both_formats_parse(tmp_path, 
     rec = Recorder()
     try:
         site = make_site(tmp_path, rec.url, format=fmt, max_commits_per_request=3)
-        bare, work = bare_with_hook(tmp_path, site)
+        bare, work = bare_repo_with_hook(tmp_path, site)
         shas = commits(work, *[f"step {i} [#{700 + i}] café ✓ 😀 &payload=x%20" for i in range(7)])
         push(work, "main")
         flush(site)
@@ -264,7 +252,7 @@ def test_a_failed_chunk_is_retried_alone_the_sent_ones_are_not_repeated(tmp_path
         site = make_site(tmp_path, rec.url, max_commits_per_request=3)
         site.data["retry"] = {"min_backoff": 0.05, "max_backoff": 0.1, "max_age": 3600}
         site.write()
-        bare, work = bare_with_hook(tmp_path, site)
+        bare, work = bare_repo_with_hook(tmp_path, site)
         shas = commits(work, *[f"part {i} [#{800 + i}]" for i in range(7)])
         push(work, "main")
         flush(site, "--wait", "30")
@@ -282,7 +270,7 @@ def test_a_failed_chunk_is_retried_alone_the_sent_ones_are_not_repeated(tmp_path
 
 def test_refused_token_holds_and_a_422_goes_dead_like_the_other_sinks(tmp_path, server):
     site = make_site(tmp_path, server.url)
-    bare, work = bare_with_hook(tmp_path, site)
+    bare, work = bare_repo_with_hook(tmp_path, site)
     commits(work, "held [#901]")
     push(work, "main")
     site.set_token("not-the-token")
@@ -298,7 +286,7 @@ def test_refused_token_holds_and_a_422_goes_dead_like_the_other_sinks(tmp_path, 
     try:
         (tmp_path / "b").mkdir()
         site2 = make_site(tmp_path / "b", rec.url)
-        bare2, work2 = bare_with_hook(tmp_path / "b", site2)
+        bare2, work2 = bare_repo_with_hook(tmp_path / "b", site2)
         commits(work2, "refused [#902]")
         push(work2, "main")
         flush(site2)
@@ -312,7 +300,7 @@ def test_force_push_multi_ref_push_and_tags(tmp_path, server):
     site = make_site(tmp_path, server.url)
     site.data["tags"] = True
     site.write()
-    bare, work = bare_with_hook(tmp_path, site)
+    bare, work = bare_repo_with_hook(tmp_path, site)
     keep, old = commits(work, "keep [#1]", "old tip [#2]")
     push(work, "main")
     git(work, "reset", "-q", "--hard", "HEAD~1")
@@ -364,7 +352,7 @@ def test_post_commit_is_a_one_commit_push_onto_its_parent(tmp_path, server):
 
 def test_a_commit_git_no_longer_has_is_still_sent_from_the_spool(tmp_path, server):
     site = make_site(tmp_path, server.url)
-    bare, work = bare_with_hook(tmp_path, site)
+    bare, work = bare_repo_with_hook(tmp_path, site)
     sha, tip = commits(work, "soon unreadable [#21]", "tip, no story")
     push(work, "main")
     # The repository moves away before the agent runs: the payload is built from the spool alone.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hookagent.spool import Spool
-from testing.site import Site, commit_file, git
+from testing.site import Site, bare_repo_with_hook, commit_file, git
 
 
 def queued(site: Site) -> list[str]:
@@ -24,14 +24,7 @@ def queued(site: Site) -> list[str]:
 @pytest.fixture
 def setup(tmp_path):
     site = Site(tmp_path, "http://127.0.0.1:9")
-    bare = tmp_path / "server.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(bare), "--config",
-                           str(site.config_path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(bare), str(work))
-    git(work, "checkout", "-q", "-b", "main")
+    bare, work = bare_repo_with_hook(tmp_path, site)
     return site, bare, work
 
 
