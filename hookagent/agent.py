@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from hookagent import retry
 from hookagent.config import Config
-from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError
+from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
 from hookagent.model import Commit
 from hookagent.spool import AgentLock, Claim, Spool, dest_tag
@@ -51,6 +51,7 @@ class Agent:
         self.tag = dest_tag(self.dest)   # only this destination's entries are ours to send
         self.lock = AgentLock(spool)
         self.stopping = False
+        self.unreadable: set[str] = set()
 
     def close(self) -> None:
         self.lock.close()
@@ -70,10 +71,18 @@ class Agent:
             result.paused_until = state["paused_until"]
             return result
         for name in self.spool.due_names(self.tag):
+            if name in self.unreadable:
+                continue
             if self.stopping:
                 result.stopped = True
                 break
-            claim = self.spool.claim(name, self.lock.id)
+            try:
+                claim = self.spool.claim(name, self.lock.id)
+            except SpoolError as exc:   # an entry we may not read: left in place, the rest go on
+                log.error("%s", exc)
+                result.errors.append(str(exc))
+                self.unreadable.add(name)   # not due for this process: no busy loop over it
+                continue
             if claim is None:
                 continue
             error = self._deliver(claim, result)
@@ -208,6 +217,6 @@ class Agent:
 
     def due_now(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        n = len(self.spool.due_names(self.tag))
+        n = len([n for n in self.spool.due_names(self.tag) if n not in self.unreadable])
         nd = self.next_due()
         return n + (1 if nd is not None and nd <= now else 0)

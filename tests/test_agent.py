@@ -209,3 +209,21 @@ def test_run_stops_on_sigterm_after_the_request_in_flight(tmp_path):
         assert len(server.received()) == 1, "the request in flight was finished, no new one started"
         st = json.loads(site.cli("status", "--json").stdout)
         assert st["sent"] == 1 and st["pending"]["commits"] == 2 and st["in_flight"] == 0
+
+
+def test_an_entry_the_agent_cannot_read_is_left_in_place_and_the_rest_is_delivered(tmp_path, server):
+    """An entry the agent may not open (here: a folder where a file should be; for a user, a file
+    root wrote) stays where it is, is reported, and does not stop or spin the queue."""
+    from hookagent.spool import commit_entry_name
+    site = Site(tmp_path, server.url, agent={"autostart": False})
+    site.enqueue_fake_commits(2)
+    name = commit_entry_name(site.config.tracker.destination, "zz-unreadable")
+    (tmp_path / "spool" / "new" / name).mkdir()
+    proc = site.cli("flush", timeout=60)
+    assert len(server.received()) == 2
+    assert proc.returncode == 1 and "could not be read" in proc.stderr, proc.stderr
+    assert "cannot read spool entry" in (tmp_path / "spool" / "agent.log").read_text()
+    assert (tmp_path / "spool" / "new" / name).is_dir(), "left in place, not quarantined"
+    assert os.listdir(tmp_path / "spool" / "corrupt") == []
+    background = site.cli("flush", "--background", timeout=60)   # lingers, then exits: no busy loop
+    assert background.returncode == 1

@@ -109,7 +109,7 @@ def _linger(agent, seconds: float) -> bool:
 
 def _report(agent, result, totals: dict, quiet: bool) -> int:
     now = time.time()
-    due = agent.due_now(now)
+    due = agent.due_now(now) + len(agent.unreadable)   # an unreadable entry is due and not sent
     deferred = agent.spool.count("deferred")
     if not quiet or due or result.held:
         line = (f"hookagent: sent {totals['sent']} commit(s); {due} due and not sent;"
@@ -117,6 +117,9 @@ def _report(agent, result, totals: dict, quiet: bool) -> int:
         if totals["skipped"]:
             line += f"; {totals['skipped']} skipped (already sent)"
         print(line, file=sys.stderr)
+    if agent.unreadable:
+        print(f"hookagent: {len(agent.unreadable)} entr(y/ies) could not be read and were left in place;"
+              " see the log or run with -v", file=sys.stderr)
     if result.held:
         print(f"hookagent: queue held: {result.held}", file=sys.stderr)
     elif result.errors:
