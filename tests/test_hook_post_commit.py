@@ -241,3 +241,18 @@ def test_foreign_hook_still_runs_after_ours(tmp_path, server):
     assert commit_file(repo, "With story [#9]").returncode == 0
     assert marker.read_text() == "ran\n"
     assert len(site.spool.due_names()) == 1
+
+
+def test_retry_wakes_the_background_agent_sleeping_through_a_long_backoff(tmp_path, request):
+    port = _free_port()
+    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
+                retry={"min_backoff": 300, "max_backoff": 600})
+    request.addfinalizer(lambda: kill_background_agent(site))
+    repo = make_repo(tmp_path, site)
+    assert commit_file(repo, "While down [#1]").returncode == 0
+    assert wait_until(lambda: site.spool.read_state(site.config.tracker.destination).get("failures"), 20)
+    assert not background_flushes_done(site, timeout=0.3), "it sleeps through the 5-minute backoff"
+    with DevServer(token=TOKEN, port=port) as server:
+        assert site.cli("retry").returncode == 0
+        assert wait_until(lambda: len(server.received()) == 1, 15), "retry woke it: no flush by hand"
+        assert background_flushes_done(site)

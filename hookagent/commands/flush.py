@@ -92,9 +92,13 @@ LINGER = 1.0
 
 
 def _sleep_until(agent, when: float) -> None:
-    """Sleep until ``when`` (a due time), waking for a signal."""
+    """Sleep until ``when`` (a due time), waking for a signal, or early when someone lifted the
+    pause (`hookagent retry`) and something is due."""
     while not agent.stopping and time.time() < when:
         time.sleep(min(0.5, max(0.01, when - time.time())))
+        state = agent.spool.read_state(agent.dest)
+        if float(state.get("paused_until") or 0) <= time.time() and agent.due_now():
+            return
 
 
 def _linger(agent, seconds: float) -> bool:

@@ -32,5 +32,6 @@ def run(args: argparse.Namespace) -> int:
     if was_held and not args.held:
         print(f"hookagent: the queue is still held ({was_held}); fix that, then run"
               " `hookagent retry --held` or `hookagent flush`", file=sys.stderr)
-    print("hookagent: run `hookagent flush` to deliver now", file=sys.stderr)
+    print("hookagent: a background agent sleeping through the backoff wakes within a second;"
+          " otherwise run `hookagent flush` to deliver now", file=sys.stderr)
     return 0
