@@ -8,7 +8,7 @@ import sys
 from hookagent import config as config_mod
 from hookagent.config import Config
 from hookagent.ledger import Ledger
-from hookagent.spool import Spool
+from hookagent.spool import Spool, open_log
 
 
 def load_config(path: str | None) -> Config:
@@ -47,9 +47,7 @@ def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False
         root.removeHandler(h)
     fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     try:
-        fd = os.open(cfg.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        if cfg.spool_group:
-            _share(fd, cfg.spool_group)
+        fd = open_log(cfg.log_file, cfg.spool_dir, cfg.spool_group)
         handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
         handler.setFormatter(fmt)
         root.addHandler(handler)
@@ -62,13 +60,3 @@ def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False
         h.setFormatter(fmt)
         root.addHandler(h)
 
-
-def _share(fd: int, group: str) -> None:
-    """A log we created in a group-shared spool: writable by the group."""
-    import grp
-    try:
-        if os.fstat(fd).st_uid == os.geteuid():
-            os.fchown(fd, -1, grp.getgrnam(group).gr_gid)
-            os.fchmod(fd, 0o660)
-    except (OSError, KeyError):
-        pass

@@ -420,6 +420,18 @@ class Spool:
         return out
 
 
+def open_log(path: str, spool_dir: str, group: str | None) -> int:
+    """Open the agent log for appending, creating it: with ``spool_group``, through the spool
+    (group-writable, like every spool file), so whichever user's hook or agent makes it first,
+    the others can write it too."""
+    if group:
+        try:
+            return Spool(spool_dir, group, create=False).open_file(path, os.O_WRONLY | os.O_APPEND)
+        except (OSError, SpoolError):
+            pass
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)

@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
             if args.background:
                 # A burst of commits (a rebase, a script) is served by this process: hooks see
                 # the lock held and start no other. Linger a moment for the next one.
-                if not result.paused_until and _linger(agent, LINGER):
+                if _linger(agent, LINGER):
                     continue
                 # Something queued after our last look while a rival flush gave up on the lock?
                 lock.release()
-                if not result.paused_until and agent.due_now() and lock.try_acquire():
+                if agent.due_now() and lock.try_acquire():
                     lock.note_owner()
                     continue
             break

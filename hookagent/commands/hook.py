@@ -126,9 +126,10 @@ def start_agent(view: dict) -> None:
     cmd = [sys.executable, "-I", "-m", "hookagent", "flush", "--background", "--quiet"]
     if view.get("config_path"):
         cmd += ["--config", view["config_path"]]
+    from hookagent.spool import open_log
     try:
-        log = os.open(view.get("log_file") or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    except OSError:
+        log = open_log(view["log_file"], view["spool_dir"], view.get("spool_group"))
+    except (OSError, KeyError):
         log = os.open(os.devnull, os.O_WRONLY)
     try:
         _no_inherited_fds(keep=log)
