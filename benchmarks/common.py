@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import yaml
+
+from testing.repos import free_port  # noqa: F401  (re-exported for the benchmarks)
 
 TOKEN = "bench-token"
 
@@ -36,9 +37,3 @@ def make_site(base: str, name: str, url: str, *, api: str = "v3", autostart: boo
                         "retry": {"min_backoff": min_backoff, "max_backoff": max_backoff},
                         "agent": {"autostart": autostart, "log_file": os.path.join(d, "agent.log")}}, fh)
     return conf
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

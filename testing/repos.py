@@ -7,6 +7,7 @@ with the tool's stderr when the tool fails, unless asked for the completed proce
 from __future__ import annotations
 
 import os
+import socket
 import shutil
 import subprocess
 from pathlib import Path
@@ -122,3 +123,10 @@ def write_script(path: PathLike, text: str, mode: int = 0o755) -> Path:
     path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
     path.chmod(mode)
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server a test starts later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from testing.repos import run, write_script
+from testing.repos import free_port, run, write_script  # noqa: F401  (free_port: used here and by tests)
 
 PathLike = str | os.PathLike
 
@@ -73,12 +73,6 @@ def log_message(repos: PathLike, rev: int) -> str:
     """svn:log exactly as stored (propget prints the raw UTF-8 value)."""
     return run(["svnlook", "propget", "--revprop", "-r", str(rev), str(repos), "svn:log"],
                env=client_env()).stdout.decode("utf-8")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SvnServe:

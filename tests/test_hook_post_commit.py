@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hookagent.devserver import DevServer
+from testing.repos import free_port
 from testing.site import TOKEN, Site, commit_file, git
 
 
@@ -101,13 +102,6 @@ def background_agent_pid(site: Site) -> int:
     except (OSError, ValueError):
         return 0
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def kill_background_agent(site: Site) -> None:
     """Teardown: stop a background agent a failed test may have left sleeping."""
     import signal
@@ -119,17 +113,31 @@ def kill_background_agent(site: Site) -> None:
             pass
 
 
+def commit_while_the_tracker_is_down(tmp_path: Path, request, message: str, min_backoff: float,
+                                     max_backoff: float) -> tuple[Site, Path, int, subprocess.CompletedProcess]:
+    """A work tree with the hook (autostart on) whose tracker port has nothing listening yet, and
+    one commit made there: (site, repo, port, the commit). The background agent that commit
+    starts is stopped at teardown if it is still there."""
+    port = free_port()
+    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
+                retry={"min_backoff": min_backoff, "max_backoff": max_backoff})
+    request.addfinalizer(lambda: kill_background_agent(site))
+    repo = make_repo(tmp_path, site)
+    proc = commit_file(repo, message)
+    assert proc.returncode == 0
+    return site, repo, port, proc
+
+
+def first_attempt_failed(site: Site) -> bool:
+    return wait_until(lambda: site.spool.read_state(site.config.tracker.destination).get("failures"), 20)
+
+
 def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_path, request):
     """The tracker is down at commit time: the commit succeeds at once and silently, the
     background agent keeps the entry, retries with backoff, and delivers once the tracker is
     back, with no flush run by anyone; then it exits."""
-    port = _free_port()
-    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
-                retry={"min_backoff": 0.3, "max_backoff": 0.6})
-    request.addfinalizer(lambda: kill_background_agent(site))
-    repo = make_repo(tmp_path, site)
-    proc = commit_file(repo, "Change [fixes #1]")
-    assert proc.returncode == 0 and proc.stderr == b"", "the hook itself never touches the network"
+    site, _, port, proc = commit_while_the_tracker_is_down(tmp_path, request, "Change [fixes #1]", 0.3, 0.6)
+    assert proc.stderr == b"", "the hook itself never touches the network"
 
     def status() -> dict:
         return json.loads(site.cli("status", "--json").stdout)
@@ -150,13 +158,8 @@ def test_a_stopped_background_agent_does_not_strand_commits_in_a_pause(tmp_path,
     comes back; the next commit, still inside the pause, starts a new agent, which delivers
     both commits when the pause ends."""
     import signal
-    port = _free_port()
-    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
-                retry={"min_backoff": 2, "max_backoff": 3})
-    request.addfinalizer(lambda: kill_background_agent(site))
-    repo = make_repo(tmp_path, site)
-    assert commit_file(repo, "Offline [#1]").returncode == 0
-    assert wait_until(lambda: site.spool.read_state(site.config.tracker.destination).get("failures"), 20)
+    site, repo, port, _ = commit_while_the_tracker_is_down(tmp_path, request, "Offline [#1]", 2, 3)
+    assert first_attempt_failed(site)
     pid = background_agent_pid(site)
     assert pid
     os.kill(pid, signal.SIGTERM)
@@ -244,13 +247,8 @@ def test_foreign_hook_still_runs_after_ours(tmp_path, server):
 
 
 def test_retry_wakes_the_background_agent_sleeping_through_a_long_backoff(tmp_path, request):
-    port = _free_port()
-    site = Site(tmp_path, f"http://127.0.0.1:{port}", agent={"autostart": True},
-                retry={"min_backoff": 300, "max_backoff": 600})
-    request.addfinalizer(lambda: kill_background_agent(site))
-    repo = make_repo(tmp_path, site)
-    assert commit_file(repo, "While down [#1]").returncode == 0
-    assert wait_until(lambda: site.spool.read_state(site.config.tracker.destination).get("failures"), 20)
+    site, _, port, _ = commit_while_the_tracker_is_down(tmp_path, request, "While down [#1]", 300, 600)
+    assert first_attempt_failed(site)
     assert not background_flushes_done(site, timeout=0.3), "it sleeps through the 5-minute backoff"
     with DevServer(token=TOKEN, port=port) as server:
         assert site.cli("retry").returncode == 0

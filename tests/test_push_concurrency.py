@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hookagent.devserver import DevServer
+from testing.repos import free_port
 from testing.site import TOKEN, Site, git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,12 +175,6 @@ def test_eight_concurrent_pushes_and_two_agents_deliver_each_commit_once(tmp_pat
     assert site.cli("flush").returncode == 0
     assert_exactly_once(server, expected)
     assert not site.spool.due_names() and not os.listdir(site.spool.path("cur"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
