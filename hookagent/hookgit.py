@@ -13,23 +13,18 @@ def _spool(view: dict) -> spool_mod.Spool:
 
 def post_commit(view: dict, argv: list[str]) -> int:
     """Record HEAD when it references a story. Returns how many entries were queued."""
-    from hookagent.model import Commit
     from hookagent.vcs import gitobj
 
     cwd = os.getcwd()
     found = gitobj.head(cwd)          # direct reads: no git process in the common case
-    if found is not None:
-        repo, fields, branch = found.toplevel, found.fields, found.branch
-    else:
+    if found is None:
         from hookagent.vcs import git as vgit
-        repo = vgit.toplevel(cwd)
-        fields = vgit.read_commit(repo, "HEAD")
-        branch = vgit.current_branch(repo) if has_refs(fields["message"]) else None
+        found = vgit.head(cwd)
+    repo, fields, branch = found.toplevel, found.fields, found.branch
     if not has_refs(fields["message"]):
         return 0
     url = links.commit_url(view.get("repos") or [], repo, fields["sha"], branch)
-    commit = Commit(fields["sha"], fields["author"], fields["message"], email=fields["email"],
-                    date=fields["date"], url=url, repo=repo, branch=branch, vcs="git")
+    commit = gitobj.to_commit(fields, repo, branch, url)
     dest = view["destination"]
     entry = spool_mod.make_entry(dest, [commit.to_dict()])
     return int(_spool(view).enqueue(spool_mod.commit_entry_name(dest, commit.ident), entry))

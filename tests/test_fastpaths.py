@@ -237,3 +237,21 @@ def test_jsonenc_large_entries_go_through_json_with_the_same_output():
     assert jsonenc._large(big) and not jsonenc._large({"commits": [1]})
     assert jsonenc.dumps(big) == json.dumps(big, separators=(",", ":"))
     assert jsonenc.dumps(big).isascii()
+
+
+def test_post_commit_falls_back_to_git_where_direct_reads_cannot_go(tmp_path):
+    """A sha256 repository (an extension gitobj leaves to git): the installed hook still records
+    HEAD, with its branch, through git itself."""
+    site = Site(tmp_path, "http://127.0.0.1:9")
+    repo = tmp_path / "s256"
+    git(tmp_path, "init", "-q", "-b", "main", "--object-format=sha256", str(repo))
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                           str(site.config_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert commit_file(repo, "sha256 commit [#4]").returncode == 0
+    assert gitobj.head(str(repo)) is None
+    (name,) = site.spool.due_names()
+    (entry,) = [e for n, e in site.spool.entries("new") if n == name]
+    (commit,) = entry["commits"]
+    assert commit["commit_id"] == git(repo, "rev-parse", "HEAD").strip() and len(commit["commit_id"]) == 64
+    assert commit["branch"] == "main" and commit["message"].strip() == "sha256 commit [#4]"

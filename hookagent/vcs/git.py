@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 
 from hookagent.errors import VcsError
-from hookagent.model import Commit
-from hookagent.vcs.gitobj import decode, parse_raw_commit  # noqa: F401  (shared parsing)
+from hookagent.vcs.gitobj import Head, decode, parse_raw_commit, to_commit  # noqa: F401  (shared)
 
 
 def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
@@ -35,17 +34,19 @@ def toplevel(cwd: str) -> str:
     return top or gitdir.strip() or os.path.abspath(cwd)
 
 
+def head(cwd: str) -> Head:
+    """HEAD of the work tree at ``cwd``, asked of git itself: what gitobj.head reads directly
+    when it can (post-commit's fallback)."""
+    repo = toplevel(cwd)
+    return Head(repo, current_branch(repo), read_commit(repo, "HEAD"))
+
+
 def current_branch(repo: str) -> str | None:
     try:
         ref = git(["symbolic-ref", "-q", "HEAD"], repo).decode().strip()
     except VcsError:
         return None
     return ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
-
-
-def to_commit(fields: dict, repo: str, branch: str | None, url: str | None) -> Commit:
-    return Commit(fields["sha"], fields["author"], fields["message"], email=fields["email"],
-                  date=fields["date"], url=url, repo=repo, branch=branch, vcs="git")
 
 
 def list_refs(repo: str) -> dict[str, str]:

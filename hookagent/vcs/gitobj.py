@@ -17,14 +17,15 @@ import os
 import time
 import zlib
 
+from hookagent.model import Commit
+
 
 class Head:
-    """What post-commit needs: the work tree, the git dirs, HEAD's branch and commit fields."""
-    __slots__ = ("toplevel", "gitdir", "commondir", "branch", "fields")
+    """What post-commit needs: the work tree, HEAD's branch and its commit's fields."""
+    __slots__ = ("toplevel", "branch", "fields")
 
-    def __init__(self, toplevel: str, gitdir: str, commondir: str, branch: str | None, fields: dict) -> None:
-        self.toplevel, self.gitdir, self.commondir = toplevel, gitdir, commondir
-        self.branch, self.fields = branch, fields
+    def __init__(self, toplevel: str, branch: str | None, fields: dict) -> None:
+        self.toplevel, self.branch, self.fields = toplevel, branch, fields
 
 
 def decode(raw: bytes, declared: str | None) -> str:
@@ -79,6 +80,12 @@ def parse_raw_commit(sha: str, raw: bytes) -> dict:
         "message": decode(body, enc),
         "parents": parents,
     }
+
+
+def to_commit(fields: dict, repo: str, branch: str | None, url: str | None) -> Commit:
+    """The Commit for parsed fields (parse_raw_commit's, or vcs.git's log records)."""
+    return Commit(fields["sha"], fields["author"], fields["message"], email=fields["email"],
+                  date=fields["date"], url=url, repo=repo, branch=branch, vcs="git")
 
 
 def _read_text(path: str) -> str | None:
@@ -177,4 +184,4 @@ def head(cwd: str) -> Head | None:
     body = read_loose(commondir, sha)
     if body is None:
         return None
-    return Head(os.path.abspath(cwd), gitdir, commondir, branch, parse_raw_commit(sha, body))
+    return Head(os.path.abspath(cwd), branch, parse_raw_commit(sha, body))
