@@ -124,25 +124,10 @@ class Snapshot:
         return dict(data.get("refs") or {})
 
     def save(self, refs: dict[str, str]) -> None:
-        """Write the snapshot atomically (tmp, fsync, rename), like a spool entry."""
+        """Write the snapshot atomically, as the spool writes an entry."""
         lines = [MAGIC, _hex(self.repo)] + [f"{sha} {ref}" for ref, sha in sorted(refs.items())]
         data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-        dest = self.spool.path("state", self.name)
-        tmp = f"{dest}.{os.getpid()}.tmp"
-        fd = self.spool.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-        dfd = os.open(os.path.dirname(dest), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        self.spool._write("state", self.name, data)   # tmp, fsync, rename, fsync the folder
         try:
             os.unlink(self.spool.path("state", self.json_name))
         except OSError:
