@@ -187,7 +187,6 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
     Without dry_run, ``spool`` and ``ledger`` are needed. In a dry run ``ledger`` may be given
     (only read) to count what would be skipped.
     """
-    import json
     import json.encoder
 
     from hookagent import spool as spool_mod
@@ -200,7 +199,6 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
     t0 = time.monotonic()
     in_spool = hook_queued(spool, destination) if spool is not None else set()
     entry_name = spool_mod.commit_entry_name
-    encode = json.JSONEncoder(separators=(",", ":")).encode   # what jsonenc writes, in C
 
     def mark() -> None:
         if unmarked:
@@ -224,8 +222,8 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             for c in fresh:
                 c.message = neutralise(c.message)
         entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
-        spool.enqueue(spool_mod.batch_entry_name(destination), encode(entry).encode("ascii"))  # durable first,
-        unmarked.extend(c.ident for c in fresh)                                                 # then remembered
+        spool.enqueue(spool_mod.batch_entry_name(destination), entry)   # durable first,
+        unmarked.extend(c.ident for c in fresh)                         # then remembered
         if len(unmarked) >= LEDGER_BATCH:
             mark()
 

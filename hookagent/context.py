@@ -19,8 +19,12 @@ def open_spool(cfg: Config) -> Spool:
     return Spool(cfg.spool_dir, cfg.spool_group)
 
 
+def ledger_path(spool: Spool) -> str:
+    return os.path.join(spool.root, "ledger.sqlite3")
+
+
 def open_ledger(spool: Spool) -> Ledger:
-    path = os.path.join(spool.root, "ledger.sqlite3")
+    path = ledger_path(spool)
     # The database and SQLite's two side files, made with the spool's mode and owner: with
     # spool_group, every user's agent must be able to write them.
     for name in (path, path + "-wal", path + "-shm"):

@@ -30,8 +30,7 @@ import os
 import zlib
 
 from hookagent.globmatch import match
-
-ZERO = "0" * 40
+from hookagent.vcs.gitobj import is_null
 
 
 class RefUpdate:
@@ -42,11 +41,11 @@ class RefUpdate:
 
     @property
     def deleted(self) -> bool:
-        return set(self.new) == {"0"}
+        return is_null(self.new)
 
     @property
     def created(self) -> bool:
-        return set(self.old) == {"0"}
+        return is_null(self.old)
 
     @property
     def branch(self) -> str | None:
@@ -80,7 +79,6 @@ class Snapshot:
         self.spool = spool
         self.repo = repo
         self.name = f"refs-{tag}.txt"
-        self.json_name = f"refs-{tag}.json"
         self.lock_path = spool.path("locks", f"repo-{tag}.lock")
         self._fd = -1
 
@@ -99,7 +97,7 @@ class Snapshot:
             with open(self.spool.path("state", self.name), "rb") as fh:
                 data = fh.read()
         except OSError:
-            return self._load_json()
+            return None
         lines = data.decode("utf-8", "surrogateescape").split("\n")
         if len(lines) < 3 or lines[0] != MAGIC or lines[1] != _hex(self.repo) or lines[-1] != "":
             return None     # not ours, another repository's (crc clash), or cut short
@@ -111,27 +109,11 @@ class Snapshot:
             refs[ref] = sha
         return refs
 
-    def _load_json(self) -> dict[str, str] | None:
-        """A snapshot in the earlier JSON form (refs-TAG.json), read once after an upgrade."""
-        try:
-            with open(self.spool.path("state", self.json_name), encoding="utf-8") as fh:
-                import json
-                data = json.load(fh)
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("repo") != self.repo:
-            return None
-        return dict(data.get("refs") or {})
-
     def save(self, refs: dict[str, str]) -> None:
         """Write the snapshot atomically, as the spool writes an entry."""
         lines = [MAGIC, _hex(self.repo)] + [f"{sha} {ref}" for ref, sha in sorted(refs.items())]
         data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
         self.spool._write("state", self.name, data)   # tmp, fsync, rename, fsync the folder
-        try:
-            os.unlink(self.spool.path("state", self.json_name))
-        except OSError:
-            pass
 
 
 MAGIC = "hookagent-refs 1"

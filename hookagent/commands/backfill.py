@@ -163,7 +163,7 @@ def _read_only(cfg, context):
         spool = Spool(cfg.spool_dir, cfg.spool_group, create=False)
     except (OSError, HookagentError):
         return None, None
-    path = os.path.join(spool.root, "ledger.sqlite3")
+    path = context.ledger_path(spool)
     if not os.path.exists(path):
         return spool, None
     try:

@@ -53,12 +53,12 @@ from urllib.parse import urlencode
 
 from hookagent.model import Commit
 from hookagent.sinks.http import HttpSink
+from hookagent.vcs.gitobj import is_null as _null
 from hookagent.xmltext import clean_text
 
 log = logging.getLogger("hookagent.sinks.github_push")
 
 PATH = "/services/v3/github_commits"
-ZERO = "0" * 40
 FORMATS = ("form", "json")
 BODY_BUDGET = 4 * 1024 * 1024   # start another request before the messages of one pass this
 _DELIVERY_NS = uuid.UUID("5b0f1d8e-7c55-4d0a-9a53-3c1f0e6c2b7a")
@@ -207,11 +207,6 @@ def delivery_id(payload: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------- payload pieces
-def _null(sha: str) -> bool:
-    """git's "no commit" id: 40 zeros (SHA-1) or 64 (SHA-256)."""
-    return not sha.strip("0")
-
-
 def _ref_of(commit: Commit) -> str:
     if commit.ref:
         return commit.ref

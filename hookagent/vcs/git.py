@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from hookagent.errors import VcsError
-from hookagent.vcs.gitobj import Head, decode, parse_raw_commit, to_commit  # noqa: F401  (shared)
+from hookagent.vcs.gitobj import Head, decode, is_null, parse_raw_commit, to_commit  # noqa: F401  (shared)
 
 
 def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
@@ -51,7 +51,7 @@ def current_branch(repo: str) -> str | None:
 
 def list_refs(repo: str) -> dict[str, str]:
     """Every ref of the repository and the object it names (one `git for-each-ref`)."""
-    out = b"".join(_stream(["for-each-ref", "--format=%(objectname) %(refname)"], repo))
+    out = git(["for-each-ref", "--format=%(objectname) %(refname)"], repo)
     refs = {}
     for line in out.decode("utf-8", "surrogateescape").splitlines():
         sha, _, ref = line.partition(" ")
@@ -72,7 +72,7 @@ def stream_new_commits(repo: str, tip: str, exclude: set[str]):
     commit-graph file and ~200 excluded tips it makes git walk far from the tips (~110 ms for
     a one-commit push into 100,000 commits, against ~1 ms without it; benchmarks/bench_push.py).
     """
-    spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and set(x) != {"0"}]) + "\n"
+    spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and not is_null(x)]) + "\n"
     # --ignore-missing: a processed ref whose commits were pruned since (a branch deleted and
     # gc-ed outside a push) must not make every later push fail with "bad object".
     args = ["log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", "--ignore-missing", "--stdin", "--reverse"]
@@ -166,13 +166,6 @@ def _stream(args: list[str], repo: str, stdin: bytes = b""):
     if code != 0:
         msg = err.decode("utf-8", "replace").strip().splitlines()
         raise VcsError(f"git {' '.join(args[:2])} failed: {msg[-1] if msg else code}")
-
-
-def stream_log(repo: str, args: list[str], stdin: bytes | None = None):
-    """Run `git log ARGS` with our format and yield field dicts as git produces them."""
-    for batch in stream_log_batches(repo, args, stdin):
-        for record in batch:
-            yield _fields(record)
 
 
 PIPE_SIZE = 1 << 20

@@ -96,6 +96,11 @@ def _read_text(path: str) -> str | None:
         return None
 
 
+def is_null(sha: str) -> bool:
+    """git's "no commit" id in a ref update: 40 zeros (SHA-1) or 64 (SHA-256)."""
+    return not sha.strip("0")
+
+
 def _is_sha(text: str) -> bool:
     return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
