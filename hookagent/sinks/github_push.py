@@ -44,15 +44,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import uuid
 import zlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlencode
 
+from hookagent.errors import VcsError
 from hookagent.model import Commit
 from hookagent.sinks.http import HttpSink
+from hookagent.vcs import git as vgit
 from hookagent.vcs.gitobj import is_null as _null
 from hookagent.xmltext import clean_text
 
@@ -182,7 +183,7 @@ class GithubPushSink(HttpSink):
             if name == ".git" or not name:   # a work tree's .git folder: name the work tree
                 name = path.parent.name or "repository"
             owner = (path.parent.parent if path.name == ".git" else path.parent).name or "local"
-            branch = default_branch(repo) if git_ok else None
+            branch = vgit.current_branch(repo) if git_ok else None
             cached = {"id": zlib.crc32(str(path).encode("utf-8", "surrogateescape")) & 0x7FFFFFFF,
                       "name": name, "full_name": f"{owner}/{name}",
                       "owner": {"name": owner, "email": None},
@@ -283,22 +284,13 @@ def _compare(html_url: str, ref: str, before: str, after: str) -> str:
 
 
 # ---------------------------------------------------------------------- git, at send time
-def _git(repo: str, args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=repo, input=stdin, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, check=False)
-
-
 def read_commits(repo: str, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Facts about each commit git still has: tree, parents, committer, author, message and the
     files it added/removed/modified against its first parent. Missing commits are left out."""
     shas = list(dict.fromkeys(s for s in shas if s and not _null(s)))
     if not shas:
         return {}
-    try:
-        found = _read_log(repo, shas)
-    except OSError as exc:
-        log.warning("cannot run git in %s (%s); sending without file lists", repo, exc)
-        return {}
+    found = _read_log(repo, shas)
     if found is None:   # some object is gone (gc after a force push?): one at a time
         found = {}
         for sha in shas:
@@ -311,12 +303,13 @@ def read_commits(repo: str, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def _read_log(repo: str, shas: list[str]) -> dict[str, dict[str, Any]] | None:
-    proc = _git(repo, ["-c", "core.quotePath=false", "log", "--no-walk=unsorted", "--stdin", "-z",
-                       "--no-renames", "-m", "--first-parent", "--name-status", "--encoding=UTF-8",
-                       f"--format={_LOG_FORMAT}"], ("\n".join(shas) + "\n").encode("ascii", "replace"))
-    if proc.returncode != 0:
+    try:
+        out = vgit.git(["-c", "core.quotePath=false", "log", "--no-walk=unsorted", "--stdin", "-z",
+                        "--no-renames", "-m", "--first-parent", "--name-status", "--encoding=UTF-8",
+                        f"--format={_LOG_FORMAT}"], repo, ("\n".join(shas) + "\n").encode("ascii", "replace"))
+    except VcsError:   # a commit is gone, the repository moved, or no git
         return None
-    return parse_log(proc.stdout)
+    return parse_log(out)
 
 
 def parse_log(out: bytes) -> dict[str, dict[str, Any]]:
@@ -356,17 +349,7 @@ def parse_log(out: bytes) -> dict[str, dict[str, Any]]:
 
 def is_ancestor(repo: str, older: str, newer: str) -> bool | None:
     """True when ``older`` is an ancestor of ``newer`` (a fast-forward); None when git cannot tell."""
-    try:
-        proc = _git(repo, ["merge-base", "--is-ancestor", older, newer])
-    except OSError:
+    try:   # prints `older` unless it is reachable from `newer`
+        return not vgit.git(["rev-list", "-n1", older, "--not", newer], repo).strip()
+    except VcsError:
         return None
-    return {0: True, 1: False}.get(proc.returncode)
-
-
-def default_branch(repo: str) -> str | None:
-    try:
-        proc = _git(repo, ["symbolic-ref", "-q", "--short", "HEAD"])
-    except OSError:
-        return None
-    name = proc.stdout.decode("utf-8", "replace").strip()
-    return name if proc.returncode == 0 and name else None
