@@ -123,10 +123,10 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", "replace")
 
 
-def revprops_svnlook(repos: str, rev: int) -> dict[str, str]:
+def revprops_svnlook(repos: str, rev: int, svnlook: str | None = None) -> dict[str, str]:
     """svn:log, svn:author and svn:date as stored; an unset one (an anonymous commit has no
     author, a log can be deleted) is "". Three `svnlook propget --revprop`, run side by side."""
-    svnlook = svnlook_path()
+    svnlook = svnlook or svnlook_path()
     running = []
     try:
         for name in REVPROPS:
@@ -184,21 +184,25 @@ def iso_date(svn_date: str) -> str:
 def choose_reader(reader: str) -> str:
     """svnlook or pysvn for ``svn.reader``; each falls back to the other when it is missing here
     (both read the same bytes), so a commit is recorded rather than lost to a packaging gap."""
-    if reader in ("pysvn", "auto"):
-        return "pysvn" if pysvn_available() else "svnlook"
+    return "pysvn" if _reader(reader)[1] is None else "svnlook"
+
+
+def _reader(reader: str) -> tuple[str, str | None]:
+    """(the reader choose_reader picks, svnlook's path when that reader is svnlook)."""
+    if reader in ("pysvn", "auto") and pysvn_available():
+        return "pysvn", None
     try:
-        svnlook_path()
+        return "svnlook", svnlook_path()
     except VcsError:
-        if pysvn_available():
-            return "pysvn"
+        if reader == "svnlook" and pysvn_available():
+            return "pysvn", None
         raise
-    return "svnlook"
 
 
 def read_revision(repos: str, rev: int, *, reader: str = "svnlook", id_style: str = "revision",
                   url: str | None = None, repo_uuid: str | None = None) -> Commit:
-    reader = choose_reader(reader)
-    props = revprops_pysvn(repos, rev) if reader == "pysvn" else revprops_svnlook(repos, rev)
+    reader, svnlook = _reader(reader)
+    props = revprops_pysvn(repos, rev) if reader == "pysvn" else revprops_svnlook(repos, rev, svnlook)
     repo_uuid = repo_uuid or uuid(repos)
     commit_id = f"{repo_uuid}@{rev}" if id_style == "uuid@rev" else str(rev)
     return Commit(commit_id, props.get("svn:author", "").strip(), props.get("svn:log", ""),
@@ -229,8 +233,19 @@ def local_path(target: str) -> str | None:
 
 
 def _tool_env() -> dict[str, str]:
-    return {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin",
-            "HOME": os.environ.get("HOME") or "/"}
+    """svnlook's environment plus HOME, where the svn client keeps stored credentials."""
+    return {**_svnlook_env(), "HOME": os.environ.get("HOME") or "/"}
+
+
+def _svn() -> str:
+    return _which("svn") or "/usr/bin/svn"
+
+
+def _svn_info(item: str, target: str):
+    """`svn info --show-item ITEM TARGET`, finished (a subprocess.CompletedProcess)."""
+    import subprocess
+    return subprocess.run([_svn(), "info", "--show-item", item, "--non-interactive", target],
+                          stdin=subprocess.DEVNULL, capture_output=True, env=_tool_env())
 
 
 def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, str, str, str]]:
@@ -238,12 +253,10 @@ def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, st
 
     Raises VcsError with svn's own last error line when svn log fails (no such revision,
     not a repository, cannot connect)."""
-    import shutil
     import subprocess
     import xml.etree.ElementTree as ET
     url = target if "://" in target else file_url(target)
-    svn = shutil.which("svn") or "/usr/bin/svn"
-    proc = subprocess.Popen([svn, "log", "--xml", "--non-interactive", "-r", rev_range, url],
+    proc = subprocess.Popen([_svn(), "log", "--xml", "--non-interactive", "-r", rev_range, url],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_tool_env())
     parse_error: ET.ParseError | None = None
@@ -272,11 +285,7 @@ def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, st
 
 def _youngest(url: str) -> int | None:
     """The repository's latest revision number, or None when svn cannot tell."""
-    import shutil
-    import subprocess
-    svn = shutil.which("svn") or "/usr/bin/svn"
-    proc = subprocess.run([svn, "info", "--show-item", "revision", "--non-interactive", url],
-                          stdin=subprocess.DEVNULL, capture_output=True, env=_tool_env())
+    proc = _svn_info("revision", url)
     text = proc.stdout.decode(errors="replace").strip()
     return int(text) if proc.returncode == 0 and text.isdigit() else None
 
@@ -294,12 +303,7 @@ def _hint(err: str, url: str) -> str:
 def remote_uuid(target: str) -> str:
     if "://" not in target and is_repository(target):
         return uuid(target)
-    import shutil
-    import subprocess
-    svn = shutil.which("svn") or "/usr/bin/svn"
-    proc = subprocess.run([svn, "info", "--show-item", "repos-uuid", "--non-interactive", target],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=_tool_env())
+    proc = _svn_info("repos-uuid", target)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
         raise VcsError(f"svn info {target} failed: {err.splitlines()[-1] if err else proc.returncode};"
