@@ -76,23 +76,9 @@ def stream_new_commits(repo: str, tip: str, exclude: set[str]):
     # --ignore-missing: a processed ref whose commits were pruned since (a branch deleted and
     # gc-ed outside a push) must not make every later push fail with "bad object".
     args = ["log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", "--ignore-missing", "--stdin", "--reverse"]
-    return _records(_stream(args, repo, spec.encode()))
-
-
-def _records(chunks):
-    """Field dicts from `git log -z --format=LOG_FORMAT` output, as it arrives."""
-    fields: list[bytes] = []
-    buf = b""
-    for chunk in chunks:
-        buf += chunk
-        *complete, buf = buf.split(b"\x00")
-        for part in complete:
-            if not fields and not part.strip(b"\n"):
-                continue  # the -z separator between commits
-            fields.append(part)
-            if len(fields) == 5:
-                yield _fields(fields)
-                fields = []
+    for batch in _batches(_stream(args, repo, spec.encode())):
+        for record in batch:
+            yield _fields(record)
 
 
 def _stream(args: list[str], repo: str, stdin: bytes = b""):
@@ -220,42 +206,15 @@ def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
     except (ImportError, OSError):
         pass   # not Linux, or a lower limit: the default pipe works, with less overlap
     finished = False
-    fields: list[bytes] = []   # the fields of a commit cut by a read boundary
-    batch: list[list[bytes]] = []
-    tail = b""
-    read = os.read
-    try:
+
+    def chunks():
         while True:
-            chunk = read(fd, PIPE_SIZE)
+            chunk = os.read(fd, PIPE_SIZE)
             if not chunk:
-                break
-            parts = (tail + chunk).split(b"\x00") if tail else chunk.split(b"\x00")
-            tail = parts.pop()
-            n = len(parts)
-            i = 0
-            if fields:
-                i = 5 - len(fields)
-                fields.extend(parts[:i])
-                if len(fields) < 5:
-                    continue
-                batch.append(fields)
-                fields = []
-            while i < n:
-                if not parts[i].strip(b"\n"):
-                    i += 1          # the -z separator between commits
-                    continue
-                if len(parts[i]) not in (40, 64):
-                    raise VcsError("git log printed something other than commits; options that change"
-                                   " its output (-p, --stat, --graph, ...) cannot be used here")
-                j = i + 5
-                if j > n:
-                    fields = parts[i:]
-                    break
-                batch.append(parts[i:j])
-                i = j
-            if batch:
-                yield batch
-                batch = []
+                return
+            yield chunk
+    try:
+        cut = yield from _batches(chunks())
         finished = True
     finally:
         if not finished and proc.poll() is None:
@@ -265,8 +224,47 @@ def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
         err.seek(0)
         text = err.read().decode("utf-8", "replace").strip().splitlines()
         err.close()
-    if code != 0 or fields or tail.strip(b"\n"):
+    if code != 0 or cut:
         raise VcsError(f"git log failed: {text[-1] if text else f'exit status {code}'}")
+
+
+def _batches(chunks):
+    """The records of `git log -z --format=LOG_FORMAT` output arriving in ``chunks``: one list
+    of records (five bytes fields each) per chunk that completed any. Returns True when the
+    output ended in the middle of a record. Raises VcsError when it is not that format (an
+    option such as -p, --stat or --graph changed it)."""
+    fields: list[bytes] = []   # the fields of a commit cut by a chunk boundary
+    batch: list[list[bytes]] = []
+    tail = b""
+    for chunk in chunks:
+        parts = (tail + chunk).split(b"\x00") if tail else chunk.split(b"\x00")
+        tail = parts.pop()
+        n = len(parts)
+        i = 0
+        if fields:
+            i = 5 - len(fields)
+            fields.extend(parts[:i])
+            if len(fields) < 5:
+                continue
+            batch.append(fields)
+            fields = []
+        while i < n:
+            if not parts[i].strip(b"\n"):
+                i += 1          # the -z separator between commits
+                continue
+            if len(parts[i].strip(b"\n")) not in (40, 64):
+                raise VcsError("git log printed something other than commits; options that change"
+                               " its output (-p, --stat, --graph, ...) cannot be used here")
+            j = i + 5
+            if j > n:
+                fields = parts[i:]
+                break
+            batch.append(parts[i:j])
+            i = j
+        if batch:
+            yield batch
+            batch = []
+    return bool(fields or tail.strip(b"\n"))
 
 
 def _fields(f: list[bytes]) -> dict:
