@@ -160,23 +160,6 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def hook_queued(spool, destination: str) -> set[str]:
-    """Names of the one-commit entries (the post-commit hook's) waiting in the spool for
-    destination: a backfill does not queue those commits a second time."""
-    from hookagent.spool import commit_entry_name
-    prefix = commit_entry_name(destination, "")[:-len(".json")]
-    names: set[str] = set()
-    for queue in ("new", "deferred", "cur", "dead"):
-        try:
-            with os.scandir(spool.path(queue)) as it:
-                for e in it:
-                    if e.name.startswith(prefix):
-                        names.add(e.name.partition("@")[0])   # cur/: NAME@AGENT
-        except FileNotFoundError:
-            continue
-    return names
-
-
 def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out, progress: Progress,
         spool=None, ledger=None, destination: str = "", fmt: str = "jsonl",
         stop: Stop | None = None) -> Summary:
@@ -197,7 +180,7 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
     unmarked: list[str] = []        # queued in the spool, not yet in the ledger
     stop = stop or Stop()
     t0 = time.monotonic()
-    in_spool = hook_queued(spool, destination) if spool is not None else set()
+    in_spool = spool.commit_entries(destination) if spool is not None else set()
     entry_name = spool_mod.commit_entry_name
 
     def mark() -> None:

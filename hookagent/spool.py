@@ -225,6 +225,20 @@ class Spool:
         self._write("new", name, entry)
         return True
 
+    def commit_entries(self, destination: str) -> set[str]:
+        """Names of the one-commit entries for ``destination`` anywhere in the queue (new,
+        deferred, claimed, dead): what a backfill must not queue a second time."""
+        prefix = commit_entry_name(destination, "")[:-len(".json")]
+        names: set[str] = set()
+        for queue in ("new", "deferred", "cur", "dead"):
+            try:
+                with os.scandir(self.path(queue)) as it:
+                    names.update(e.name.partition("@")[0] for e in it   # cur/: NAME@AGENT
+                                 if e.name.startswith(prefix))
+            except FileNotFoundError:
+                continue
+        return names
+
     # ------------------------------------------------------------ the agent's side
     def due_names(self, tag: str | None = None) -> list[str]:
         """Names in new/ (for destination ``tag``, or all), oldest first (by mtime: when each
