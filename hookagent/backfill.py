@@ -13,7 +13,6 @@ before every send, delivers each once. Nothing is ever lost, nothing reaches a s
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
