@@ -247,9 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
                 record = {"message": c["message"], "author": c["author"]["name"], "commit_id": c["id"],
                           "url": c["url"] or None, "ref": payload["ref"]}
                 created += dev._store.apply(record, api)
-            self._json(200, [{"kind": "comment", "id": c["id"], "story_id": c["story_id"],
-                              "text": c["text"], "commit_identifier": c["commit_id"],
-                              "commit_type": "github", "created_at": c["created_at"]} for c in created])
+            self._json(200, _comments_json(created, "github"))
             return
         try:
             record = parse_v3(self.headers, body) if api == "v3" else parse_v5(self.headers, body)
@@ -265,10 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
                     ET.SubElement(el, key).text = str(c[key])
             self._xml(200, root)
         else:
-            self._json(200, [{"kind": "comment", "id": c["id"], "story_id": c["story_id"],
-                              "text": c["text"], "commit_identifier": c["commit_id"],
-                              "commit_type": "hookagent-devserver", "created_at": c["created_at"]}
-                             for c in created])
+            self._json(200, _comments_json(created, "hookagent-devserver"))
 
     def _read_body(self, api: str) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
@@ -489,6 +484,13 @@ def parse_github_push(headers, body: bytes) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the server
+def _comments_json(created: list[dict[str, Any]], commit_type: str) -> list[dict[str, Any]]:
+    """The comments a v5 or github_commits request created, as Tracker's JSON answer lists them."""
+    return [{"kind": "comment", "id": c["id"], "story_id": c["story_id"], "text": c["text"],
+             "commit_identifier": c["commit_id"], "commit_type": commit_type, "created_at": c["created_at"]}
+            for c in created]
+
+
 class DevServer:
     """A Tracker-compatible receiver on a local port, serving from a daemon thread.
 
