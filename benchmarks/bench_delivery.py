@@ -72,8 +72,8 @@ def ours(n: int, api: str, root: str, in_process: bool) -> float:
             spool.enqueue(commit_entry_name(dest, c.ident), make_entry(dest, [c.to_dict()]))
         t0 = time.perf_counter()
         if in_process:
-            from hookagent import agentcmd
-            agent = agentcmd.build(site.config)
+            from hookagent.agent import lifetime
+            agent = lifetime.build(site.config)
             while agent.run_once().entries_done:
                 pass
             agent.close()

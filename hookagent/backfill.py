@@ -67,7 +67,7 @@ def git_commits(repo: str, revspecs: list[str], since: str | None, until: str | 
     that mentions no story costs almost nothing.
     """
     from hookagent.vcs import git as vgit
-    from hookagent.vcs.gitobj import decode
+    from hookagent.vcs.git import decode
 
     args = []
     if since:

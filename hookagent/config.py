@@ -1,11 +1,10 @@
 """The configuration file: YAML into frozen dataclasses, defaults in one place.
 
-Not on the hook path (it imports yaml and dataclasses): the hook reads a compiled JSON copy
-made by :mod:`hookagent.hookconf`.
+The sh hook never reads it: `hookagent install` bakes in the few values it needs (spool, agent
+key, autostart). Python's hook paths (post-receive, svn log edits) and the agent load it.
 """
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -81,20 +80,9 @@ class Config:
     def log_file(self) -> str:
         return self.agent.log_file or os.path.join(self.spool_dir, "agent.log")
 
-    def hook_view(self) -> dict[str, Any]:
-        """The few settings the hook needs, as plain JSON (see hookconf)."""
-        return {
-            "spool_dir": self.spool_dir,
-            "spool_group": self.spool_group,
-            "destination": self.tracker.destination,
-            "repos": [{"path": r.path, "url": r.url} for r in self.repos],
-            "autostart": self.agent.autostart,
-            "log_file": self.log_file,
-            "config_path": self.path,
-            "branches": list(self.branches),
-            "tags": self.tags,
-            "svn": {"reader": self.svn_reader, "commit_id": self.svn_commit_id},
-        }
+    def link_rules(self) -> list[dict[str, str | None]]:
+        """``repos`` as links.commit_url takes them."""
+        return [{"path": r.path, "url": r.url} for r in self.repos]
 
     def read_token(self) -> str | None:
         """The token, from token_env, token_file or token (in that order of preference)."""
@@ -277,6 +265,3 @@ def _check(data: dict, schema: dict, prefix: str) -> dict:
             out[key] = value
     return out
 
-
-def dumps_hook_view(cfg: Config) -> str:
-    return json.dumps(cfg.hook_view(), sort_keys=True)

@@ -22,10 +22,10 @@ from typing import Callable, Iterable
 from hookagent.errors import InstallError
 
 ID_PREFIX = "# hookagent-hook-id:"
-ID_LINE = f"{ID_PREFIX} 1"
+ID_LINE = f"{ID_PREFIX} 2"
 ORIG_SUFFIX = ".hookagent-orig"
 
-GIT_HOOKS = ("post-commit", "post-receive")
+GIT_HOOKS = ("post-commit", "post-rewrite", "post-receive")
 SVN_HOOKS = ("post-commit", "post-revprop-change")
 # Hooks that are given data on stdin (git's ref hooks; svn's revprop hooks get the old value).
 STDIN_HOOKS = frozenset({"post-receive", "pre-receive", "proc-receive", "pre-push", "post-rewrite",
@@ -35,8 +35,10 @@ STDIN_HOOKS = frozenset({"post-receive", "pre-receive", "proc-receive", "pre-pus
 EXAMPLE_PYTHON = "/usr/bin/python3"
 EXAMPLE_CONFIG = "/etc/hookagent/config.yaml"
 EXAMPLE_SVNLOOK = "/usr/bin/svnlook"
+EXAMPLE_SPOOL = "/var/spool/hookagent"
 EXAMPLES = {  # relative path -> (hook, vcs, repository path shown in the hint)
     "hooks/git/post-commit": ("post-commit", "git", "/srv/git/project"),
+    "hooks/git/post-rewrite": ("post-rewrite", "git", "/srv/git/project"),
     "hooks/git/post-receive": ("post-receive", "git", "/srv/git/project.git"),
     "hooks/svn/post-commit": ("post-commit", "svn", "/srv/svn/project"),
     "hooks/svn/post-revprop-change": ("post-revprop-change", "svn", "/srv/svn/project"),
@@ -62,7 +64,7 @@ class Target:
 
     @property
     def default_hooks(self) -> tuple[str, ...]:
-        return {"git-worktree": ("post-commit",), "git-bare": ("post-receive",),
+        return {"git-worktree": ("post-commit", "post-rewrite"), "git-bare": ("post-receive",),
                 "svn": ("post-commit",)}[self.kind]
 
     @property
@@ -145,12 +147,45 @@ def template() -> str:
     return resources.files("hookagent").joinpath("resources/hook-tmpl").read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Baked:
+    """What the sh hook needs from the configuration, read at install: it never parses YAML."""
+    spool: str
+    key: str
+    autostart: bool
+
+
+def baked(config: str | None, python: str) -> Baked:
+    """The configuration's values for the hook. Loaded here when this interpreter can (PyYAML);
+    else by the interpreter the hook will run (`python3 installer.py` from a bare system)."""
+    try:
+        from hookagent import config as config_mod
+        cfg = config_mod.load(config)
+    except ImportError:
+        code = ("import json, sys; from hookagent import config, inbox; c = config.load(sys.argv[1] or None);"
+                " print(json.dumps([c.spool_dir, inbox.agent_key(c.path), c.agent.autostart]))")
+        proc = subprocess.run([python, "-I", "-c", code, config or ""], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, cwd="/")
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InstallError(f"cannot read the configuration with {python}: {last}; fix it, or install"
+                               " with an interpreter that has hookagent and PyYAML (--python)") from None
+        import json
+        spool, key, autostart = json.loads(proc.stdout)
+        return Baked(spool, key, bool(autostart))
+    from hookagent import inbox
+    return Baked(cfg.spool_dir, inbox.agent_key(cfg.path), cfg.agent.autostart)
+
+
 def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
-           svnlook: str | None = None) -> str:
+           svnlook: str | None = None, settings: Baked | None = None) -> str:
     """The hook script, every value quoted for sh."""
+    from hookagent import inbox
+    settings = settings or Baked(EXAMPLE_SPOOL, inbox.agent_key(config), True)
     values = {
         "PY": python, "CFG": config or "", "HOOK": hook, "VCS": vcs,
-        "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo,
+        "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo, "RKEY": inbox.repo_key(repo),
+        "SPOOL": settings.spool, "KEY": settings.key, "AUTOSTART": "yes" if settings.autostart else "no",
         "HAS_STDIN": "yes" if hook in STDIN_HOOKS else "no",
     }
     if not re.fullmatch(r"[a-z][a-z-]*", hook):
@@ -244,7 +279,7 @@ def resolve_config(config: str | None) -> str | None:
 
 
 def install(target: Target, hooks: Iterable[str], *, python: str, config: str | None,
-            svnlook: str | None = None, say: Say = print) -> None:
+            svnlook: str | None = None, settings: Baked | None = None, say: Say = print) -> None:
     """Install each hook; one line per action through `say`."""
     where = target.hooks_dir
     try:
@@ -255,7 +290,8 @@ def install(target: Target, hooks: Iterable[str], *, python: str, config: str | 
     for hook in hooks:
         path = os.path.join(where, hook)
         orig = path + ORIG_SUFFIX
-        text = render(hook, python=python, config=config, repo=target.path, vcs=target.vcs, svnlook=svnlook)
+        text = render(hook, python=python, config=config, repo=target.path, vcs=target.vcs, svnlook=svnlook,
+                      settings=settings)
         note = ""
         if os.path.lexists(path) and not is_ours(path):
             if os.path.lexists(orig):

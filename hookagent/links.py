@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from hookagent.globmatch import match
+from fnmatch import fnmatchcase as match
 
 
 def repo_name(repo_path: str) -> str:

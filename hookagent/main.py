@@ -56,12 +56,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["hook"]:
-        # The installed hooks' path: no argparse (its import and parser cost ~15 ms per commit).
-        from hookagent.commands import hook
-        fast = hook.parse(argv[1:])
-        if fast is not None:
-            return hook.run(fast)
     # Only the chosen command's module is imported: `hook` must not pay for the others.
     verb = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(only=verb)

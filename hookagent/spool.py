@@ -3,6 +3,7 @@
 Layout (Maildir and Postfix habits)::
 
     spool_dir/
+      inbox/      raw records the hooks wrote (see inbox.py); the agent turns them into entries
       tmp/        being written; never read by the agent
       new/        due now; file mtime = when it became due
       deferred/   waiting for a retry; file mtime = due time (Postfix's trick), also inside the entry
@@ -15,29 +16,20 @@ Layout (Maildir and Postfix habits)::
 An entry is one JSON file: ``{"v": 1, "dest", "created", "attempts", "due", "last_error",
 "commits": [...]}``. Writes go to tmp/, are fsynced, renamed into place and the directory is
 fsynced. A claim is a rename. Nothing is deleted before the agent says the server answered 2xx.
-
-This module is on the hook path: stdlib only, no heavy imports.
 """
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import time
 import zlib
 
-from hookagent import jsonenc
 from hookagent.errors import SpoolError
 
-QUEUES = ("tmp", "new", "cur", "deferred", "dead", "corrupt", "locks", "state")
+QUEUES = ("inbox", "tmp", "new", "cur", "deferred", "dead", "corrupt", "locks", "state")
 ENTRY_VERSION = 1
-
-
-def _json():
-    """The json module, imported on first read: the hook only writes (jsonenc), and
-    ``import json`` costs it ~9 ms."""
-    import json
-    return json
 
 
 def dest_tag(destination: str) -> str:
@@ -189,9 +181,8 @@ class Spool:
 
     # ------------------------------------------------------------ writing
     def _write(self, queue: str, name: str, entry: dict | bytes, mtime: float | None = None) -> str:
-        # json.dumps's output, without importing json for small entries (see jsonenc); bytes:
-        # a file that is not an entry (pushes.Snapshot)
-        data = entry if isinstance(entry, bytes) else jsonenc.dumps(entry).encode("ascii")
+        # bytes: a file that is not an entry (hook.push.Snapshot)
+        data = entry if isinstance(entry, bytes) else json.dumps(entry, separators=(",", ":")).encode("ascii")
         tmp = self.path("tmp", f"{name}.{os.getpid()}.{os.urandom(4).hex()}")
         fd = self.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
@@ -238,6 +229,60 @@ class Spool:
             except FileNotFoundError:
                 continue
         return names
+
+    # ------------------------------------------------------------ the inbox (hooks' raw records)
+    def inbox_names(self, key: str | None = None) -> list[str]:
+        """Records in inbox/ (of agent key ``key``, or all), oldest first: the order the hooks
+        wrote them."""
+        out = []
+        prefix = f"{key}." if key is not None else ""
+        with os.scandir(self.path("inbox")) as it:
+            for e in it:
+                if e.name.startswith(prefix) and not e.name.startswith("."):
+                    try:
+                        out.append((e.stat().st_mtime_ns, e.name))
+                    except FileNotFoundError:
+                        continue
+        out.sort()
+        return [n for _, n in out]
+
+    def read_record(self, name: str) -> tuple[bytes, float]:
+        """A record's bytes and its age in seconds (OSError when it is gone or unreadable)."""
+        path = self.path("inbox", name)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            age = time.time() - os.fstat(fd).st_mtime
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks), age
+
+    def record_done(self, name: str) -> None:
+        """The record's commits are queued (or it held none): it goes."""
+        _unlink(self.path("inbox", name))
+
+    def quarantine_record(self, name: str) -> None:
+        self._quarantine(self.path("inbox", name), name)
+
+    def write_record(self, name: str, data: bytes) -> bool:
+        """Write a record as the sh hook does (for Python's hook paths). False when one of that
+        name is there already (the same commit)."""
+        if os.path.exists(self.path("inbox", name)):
+            return False
+        tmp = self._write("tmp", name, data)
+        try:
+            os.link(tmp, self.path("inbox", name))
+        except FileExistsError:
+            return False
+        finally:
+            _unlink(tmp)
+        _fsync_dir(self.path("inbox"))
+        return True
 
     # ------------------------------------------------------------ the agent's side
     def due_names(self, tag: str | None = None) -> list[str]:
@@ -301,7 +346,7 @@ class Spool:
             raise SpoolError(f"cannot read spool entry {name}: {exc.strerror}; fix its owner and"
                              f" mode (chown/chmod it like the spool {self.root})") from None
         try:
-            entry = _json().loads(raw.decode("utf-8"))
+            entry = json.loads(raw.decode("utf-8"))
             if not isinstance(entry, dict) or not isinstance(entry.get("commits"), list):
                 raise ValueError("not an entry")
             float(entry.get("created") or 0)
@@ -340,7 +385,7 @@ class Spool:
             for e in list(it):
                 try:
                     with open(e.path, "rb") as fh:
-                        entry = _json().loads(fh.read())
+                        entry = json.loads(fh.read())
                 except (OSError, ValueError):
                     continue
                 entry["due"] = now
@@ -401,7 +446,7 @@ class Spool:
             for e in it:
                 try:
                     with open(e.path, "rb") as fh:
-                        out.append((e.name, _json().loads(fh.read())))
+                        out.append((e.name, json.loads(fh.read())))
                 except (OSError, ValueError):
                     out.append((e.name, None))
         return out
@@ -413,7 +458,7 @@ class Spool:
     def read_state(self, destination: str) -> dict:
         try:
             with open(self._state_path(destination), encoding="utf-8") as fh:
-                st = _json().load(fh)
+                st = json.load(fh)
             if isinstance(st, dict):
                 return st
         except (OSError, ValueError):

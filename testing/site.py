@@ -49,6 +49,17 @@ class Site:
     def spool(self) -> Spool:
         return Spool(self.data["spool_dir"])
 
+    def ingest(self) -> int:
+        """What an agent does first: turn the hooks' inbox records into entries. Returns how many
+        entries it queued (for tests whose agent does not start by itself)."""
+        from hookagent.agent.ingest import Inbox
+        return Inbox(self.config, self.spool).ingest().queued
+
+    def queued(self) -> list[str]:
+        """The entry names due now, after the inbox is read."""
+        self.ingest()
+        return self.spool.due_names()
+
     def cli(self, *args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "hookagent", args[0], "--config", str(self.config_path), *args[1:]]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)

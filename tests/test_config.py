@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hookagent import config, hookconf
+from hookagent import config
 from hookagent.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,35 +80,10 @@ def test_missing_token_env_says_what_to_do(tmp_path, monkeypatch):
         cfg.read_token()
 
 
-def test_hook_view_is_cached_and_refreshed_when_the_file_changes(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOOKAGENT_CACHE_DIR", str(tmp_path / "cache"))
-    conf = tmp_path / "c.yaml"
-    conf.write_text("spool_dir: one\n")
-    assert hookconf.load(str(conf))["spool_dir"] == str(tmp_path / "one")
-    cached = list((tmp_path / "cache").iterdir())
-    assert len(cached) == 1
-    conf.write_text("spool_dir: second\n")   # size changes: the stamp no longer matches
-    assert hookconf.load(str(conf))["spool_dir"] == str(tmp_path / "second")
-    # A bad file is reported, not served stale from the cache.
-    conf.write_text("tracker: {api: nope}\n")
-    with pytest.raises(ConfigError):
-        hookconf.load(str(conf))
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root's default spool is /var/spool/hookagent, not XDG's")
-def test_hook_view_cache_follows_the_environment_of_the_default_spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOOKAGENT_CACHE_DIR", str(tmp_path / "cache"))
-    conf = tmp_path / "c.yaml"
-    conf.write_text("tracker: {api: v5}\n")     # no spool_dir: the default comes from XDG_STATE_HOME
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "one"))
-    assert hookconf.load(str(conf))["spool_dir"].startswith(str(tmp_path / "one"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "two"))
-    assert hookconf.load(str(conf))["spool_dir"].startswith(str(tmp_path / "two"))
-
-
-def test_hook_view_without_a_config_file_uses_defaults(tmp_path, monkeypatch):
+def test_without_a_config_file_the_defaults_hold(tmp_path, monkeypatch):
     monkeypatch.delenv("HOOKAGENT_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    view = hookconf.load(None)
+    cfg = config.load(None)
     if not os.path.exists("/etc/hookagent/config.yaml"):
-        assert view["destination"] == "v3 https://www.pivotaltracker.com"
+        assert cfg.path is None
+        assert cfg.tracker.destination == "v3 https://www.pivotaltracker.com"

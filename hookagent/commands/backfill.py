@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from hookagent.vcs import svn as vsvn
 
     cfg = context.load_config(args.config)
-    rules = [{"path": r.path, "url": r.url} for r in cfg.repos]
+    rules = cfg.link_rules()
     target = args.path
     is_svn = "://" in target or vsvn.is_repository(target)
     counter = None
@@ -130,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run and summary.enqueued:
         started = ""
         if cfg.agent.autostart:   # as the hooks do: a detached background agent delivers them
-            from hookagent.commands.hook import start_agent
+            from hookagent.agent import lifetime
             try:
-                start_agent(cfg.hook_view())
+                lifetime.start(cfg)
                 started = "a background agent started; "
             except Exception:
                 pass

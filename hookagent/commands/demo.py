@@ -112,7 +112,7 @@ def _run(cmd: list[str], env: dict, cwd: str | None = None, echo: bool = False) 
 def _wait_for_background_agents(conf: str, timeout: float = 10.0) -> None:
     """The hooks started a flush of their own; wait until it let its lock go."""
     from hookagent import config
-    from hookagent.commands.hook import flush_running
+    from hookagent.agent.lifetime import flush_running
     cfg = config.load(conf)
     deadline = time.time() + timeout
     while time.time() < deadline and flush_running(cfg.spool_dir, cfg.tracker.destination):

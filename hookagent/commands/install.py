@@ -1,7 +1,7 @@
 """`hookagent install [PATH]`: put hookagent's hooks into a git or svn repository.
 
-A git work tree (or linked worktree) gets post-commit, a bare repository post-receive, an svn
-repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
+A git work tree (or linked worktree) gets post-commit and post-rewrite, a bare repository
+post-receive, an svn repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
 the interpreter (this one, or --python) and of the config (--config, else $HOOKAGENT_CONFIG now,
 else none: the hook then looks in the default places). A hook already there is kept and chained.
 """
@@ -21,8 +21,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="configuration file the hook uses (default: $HOOKAGENT_CONFIG now, else the hook's"
                         " default lookup)")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
-                   help="which hooks: git post-commit,post-receive; svn post-commit,post-revprop-change"
-                        " (default: post-commit for a work tree or svn, post-receive for a bare repository)")
+                   help="which hooks: git post-commit,post-rewrite,post-receive; svn post-commit,post-revprop-change"
+                        " (default: post-commit,post-rewrite for a work tree, post-commit for svn,"
+                        " post-receive for a bare repository)")
     p.add_argument("--python", metavar="INTERPRETER",
                    help=f"interpreter the hook runs hookagent with (default: this one, {sys.executable})")
 
@@ -61,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"note: {python} cannot import hookagent; the hook will use {better}")
             python = better
-    hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, say=print)
+    settings = hookfiles.baked(config, python)
+    hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
+                      say=print)
     if target.vcs == "git" and "post-receive" in hooks:   # refs as they are now count as processed
-        from hookagent.pushes import seed_snapshot
+        from hookagent.hook.push import seed_snapshot
         note = seed_snapshot(config, target.path)
         if note:
             _warn(note)

@@ -14,17 +14,18 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import agentcmd, context
+    from hookagent import context
+    from hookagent.agent import lifetime
 
     cfg = context.load_config(args.config)
     context.setup_logging(cfg, verbose=args.verbose, to_stderr=True)
     log = logging.getLogger("hookagent.agent")
     try:
-        agent = agentcmd.build(cfg)
+        agent = lifetime.build(cfg)
     except Exception as exc:
         log.error("cannot start: %s", exc)
         raise
-    agentcmd.stop_on_signals(agent)
+    lifetime.stop_on_signals(agent)
     log.info("agent started: spool %s, destination %s", cfg.spool_dir, cfg.tracker.destination)
     try:
         agent.run_forever(poll=args.poll)

@@ -54,7 +54,7 @@ from hookagent.errors import VcsError
 from hookagent.model import Commit
 from hookagent.sinks.http import HttpSink
 from hookagent.vcs import git as vgit
-from hookagent.vcs.gitobj import is_null as _null
+from hookagent.vcs.git import is_null as _null
 from hookagent.xmltext import clean_text
 
 log = logging.getLogger("hookagent.sinks.github_push")

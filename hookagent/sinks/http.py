@@ -22,7 +22,7 @@ import requests
 from hookagent import __version__
 from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError
 from hookagent.model import Commit
-from hookagent.retry import parse_retry_after
+from hookagent.backoff import parse_retry_after
 
 USER_AGENT = f"hookagent/{__version__}"
 BODY_KEPT = 2048            # bytes of a refusal kept with a dead entry

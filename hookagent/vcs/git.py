@@ -5,10 +5,77 @@ falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can 
 """
 from __future__ import annotations
 
+import codecs
 import os
+import time
 
 from hookagent.errors import VcsError
-from hookagent.vcs.gitobj import Head, decode, is_null, parse_raw_commit, to_commit  # noqa: F401  (shared)
+from hookagent.model import Commit
+
+
+def decode(raw: bytes, declared: str | None) -> str:
+    """Text of a commit field: its declared encoding, else UTF-8, else cp1252 (never raises)."""
+    if declared:
+        try:
+            codecs.lookup(declared)
+            return raw.decode(declared)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
+def iso_date(epoch: str, tz: str) -> str:
+    """git's ``1700000000 +0130`` as ISO 8601 with offset, like ``git log --format=%aI``."""
+    try:
+        sign = -1 if tz.startswith("-") else 1
+        hours, minutes = int(tz[1:3]), int(tz[3:5])
+        offset = sign * (hours * 3600 + minutes * 60)
+        t = time.gmtime(int(epoch) + offset)
+    except (ValueError, IndexError, OverflowError, OSError):
+        return ""
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+            f"{'-' if sign < 0 else '+'}{hours:02d}:{minutes:02d}")
+
+
+def parse_raw_commit(sha: str, raw: bytes) -> dict:
+    """Fields of a raw commit object (the bytes ``git cat-file commit`` prints)."""
+    head, _, body = raw.partition(b"\n\n")
+    fields: dict[str, bytes] = {}
+    parents: list[str] = []
+    for line in head.split(b"\n"):
+        if line.startswith(b" "):
+            continue  # continuation of a multi-line header (gpgsig, mergetag)
+        key, _, value = line.partition(b" ")
+        if key == b"parent":
+            parents.append(value.decode("ascii", "replace"))
+        fields.setdefault(key.decode("ascii", "replace"), value)
+    enc = fields.get("encoding", b"").decode("ascii", "replace") or None
+    author = fields.get("author", b"")
+    name_email, _, when = author.rpartition(b">")
+    name, _, email = name_email.partition(b"<")
+    parts = when.split()
+    return {
+        "sha": sha,
+        "author": decode(name.strip(), enc),
+        "email": decode(email.strip(), enc),
+        "date": iso_date(parts[0].decode(), parts[1].decode()) if len(parts) == 2 else "",
+        "message": decode(body, enc),
+        "parents": parents,
+    }
+
+
+def to_commit(fields: dict, repo: str, branch: str | None, url: str | None) -> Commit:
+    """The Commit for parsed fields (parse_raw_commit's, or vcs.git's log records)."""
+    return Commit(fields["sha"], fields["author"], fields["message"], email=fields["email"],
+                  date=fields["date"], url=url, repo=repo, branch=branch, vcs="git")
+
+
+def is_null(sha: str) -> bool:
+    """git's "no commit" id in a ref update: 40 zeros (SHA-1) or 64 (SHA-256)."""
+    return not sha.strip("0")
 
 
 def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
@@ -32,13 +99,6 @@ def toplevel(cwd: str) -> str:
     except VcsError:
         top = ""
     return top or gitdir.strip() or os.path.abspath(cwd)
-
-
-def head(cwd: str) -> Head:
-    """HEAD of the work tree at ``cwd``, asked of git itself: what gitobj.head reads directly
-    when it can (post-commit's fallback)."""
-    repo = toplevel(cwd)
-    return Head(repo, current_branch(repo), read_commit(repo, "HEAD"))
 
 
 def current_branch(repo: str) -> str | None:

@@ -17,8 +17,7 @@ that may be this push's own new value (listed live by a hook that ran first), an
 pushes to one ref may run out of order.
 
 The snapshot is a small text file (``hookagent-refs 1``, the repository path in hex, then one
-``SHA REFNAME`` line per ref: ref names cannot hold spaces or newlines), read without ``json``:
-on the hook path ``import json`` (which imports ``re``) would cost each push ~10 ms.
+``SHA REFNAME`` line per ref: ref names cannot hold spaces or newlines).
 
 Consequences: a new branch at an existing commit adds nothing; a force push adds only the
 rewritten commits; a deletion adds nothing; a topic branch outside ``branches`` adds nothing
@@ -29,8 +28,9 @@ from __future__ import annotations
 import os
 import zlib
 
-from hookagent.globmatch import match
-from hookagent.vcs.gitobj import is_null
+from fnmatch import fnmatchcase as match
+
+from hookagent.vcs.git import is_null
 
 
 class RefUpdate:
@@ -125,7 +125,7 @@ def _hex(path: str) -> str:
 
 def repository(cwd: str) -> str:
     """The repository a push hook runs in, as the snapshot's key: git runs push hooks in the git
-    dir, so that is the cwd (no git process needed, ~4 ms saved per push); anything else asks git."""
+    dir, so that is the cwd; anything else asks git."""
     if (os.path.isfile(os.path.join(cwd, "HEAD")) and os.path.isdir(os.path.join(cwd, "objects"))
             and os.path.isdir(os.path.join(cwd, "refs"))):
         return os.path.abspath(cwd)
@@ -144,19 +144,19 @@ def seed_snapshot(config: str | None, path: str) -> str | None:
     Returns a note for the user when it could not seed, else None.
     """
     try:
-        from hookagent import hookconf, spool as spool_mod
+        from hookagent import config as config_mod, spool as spool_mod
         from hookagent.vcs import git as vgit
-        view = hookconf.load(config)
-        root = view.get("spool_dir") or ""
+        cfg = config_mod.load(config)
+        root = cfg.spool_dir
         try:
             if os.stat(root).st_uid != os.getuid():
                 return None
         except OSError:
             return None
-        spool = spool_mod.Spool(root, view.get("spool_group"))
+        spool = spool_mod.Spool(root, cfg.spool_group)
         gitdir = vgit.git(["rev-parse", "--absolute-git-dir"], path).decode("utf-8", "surrogateescape").strip()
         repo = repository(gitdir)          # what the hook computes: pushes run it in the git dir
-        branches, tags = view.get("branches") or ["*"], bool(view.get("tags"))
+        branches, tags = list(cfg.branches), cfg.tags
         with Snapshot(spool, repo) as snap:
             if snap.load() is None:
                 snap.save({ref: sha for ref, sha in vgit.list_refs(repo).items() if watched(ref, branches, tags)})

@@ -1,34 +1,34 @@
-"""The svn hooks' work: post-commit (REPOS REV [TXN]) and post-revprop-change for svn:log."""
+"""The svn hooks' Python work: post-revprop-change for svn:log edits; an old post-commit into
+the inbox (the sh hook records new revisions itself)."""
 from __future__ import annotations
 
 import sys
 
-from hookagent import links, refscan, spool as spool_mod
+from hookagent import inbox, links
+from hookagent.config import Config
+from hookagent.spool import Spool, commit_entry_name, make_entry
 from hookagent.vcs import svn as vsvn
 
 
-def _read(view: dict, repos: str, rev: int):
-    svn = view.get("svn") or {}
-    commit = vsvn.read_revision(repos, rev, reader=svn.get("reader", "svnlook"),
-                                id_style=svn.get("commit_id", "revision"))
-    commit.url = links.commit_url(view.get("repos") or [], commit.repo, commit.commit_id,
-                                  revision=str(rev))
+def _read(cfg: Config, repos: str, rev: int):
+    commit = vsvn.read_revision(repos, rev, reader=cfg.svn_reader, id_style=cfg.svn_commit_id)
+    rules = cfg.link_rules()
+    commit.url = links.commit_url(rules, commit.repo, commit.commit_id, revision=str(rev))
     return commit
 
 
-def post_commit(view: dict, argv: list[str]) -> int:
+def post_commit(cfg: Config, spool: Spool, argv: list[str]) -> int:
+    """A post-commit hook installed by an older version: record the revision in the inbox as the
+    sh hook does (the agent reads it). Returns 1 when recorded."""
     if len(argv) < 2:
         raise ValueError("svn post-commit expects REPOS REV arguments")
-    commit = _read(view, argv[0], int(argv[1]))
-    if not refscan.has_refs(commit.message):   # refscan: no `re` import on every commit
-        return 0
-    dest = view["destination"]
-    entry = spool_mod.make_entry(dest, [commit.to_dict()])
-    spool = spool_mod.Spool(view["spool_dir"], view.get("spool_group"))
-    return int(spool.enqueue(spool_mod.commit_entry_name(dest, commit.ident), entry))
+    repos, rev = argv[0], int(argv[1])
+    key = inbox.agent_key(cfg.path)
+    headers = {"hook": "post-commit", "vcs": "svn", "key": key, "repo": repos, "revision": str(rev)}
+    return int(spool.write_record(f"{key}.svn.{inbox.repo_key(repos)}.{rev}", inbox.encode(headers)))
 
 
-def post_revprop_change(view: dict, argv: list[str], old_value: bytes | None = None) -> int:
+def post_revprop_change(cfg: Config, spool: Spool, argv: list[str], old_value: bytes | None = None) -> int:
     """An edited log message: send the revision again, only to the stories the edit added.
 
     svn passes REPOS REV USER PROPNAME ACTION and the old value on stdin. Each added story gets
@@ -46,7 +46,7 @@ def post_revprop_change(view: dict, argv: list[str], old_value: bytes | None = N
     from hookagent import refs
     raw = sys.stdin.buffer.read() if old_value is None else old_value
     old = raw.decode("utf-8", "replace")
-    commit = _read(view, repos, int(rev))
+    commit = _read(cfg, repos, int(rev))
     before = {r.id for r in refs.parse(old)}
     added = [r.id for r in refs.parse(commit.message) if r.id not in before]
     if not added:
@@ -57,10 +57,9 @@ def post_revprop_change(view: dict, argv: list[str], old_value: bytes | None = N
         commit.message = refs.keep_only(message, {sid})
         commit.ident = f"{base}+log:{sid}"
         records.append(commit.to_dict())
-    dest = view["destination"]
-    entry = spool_mod.make_entry(dest, records)
-    spool = spool_mod.Spool(view["spool_dir"], view.get("spool_group"))
-    name = spool_mod.commit_entry_name(dest, f"{base}+log:{_ids_key(sorted(added))}")
+    dest = cfg.tracker.destination
+    entry = make_entry(dest, records)
+    name = commit_entry_name(dest, f"{base}+log:{_ids_key(sorted(added))}")
     return int(spool.enqueue(name, entry))
 
 

@@ -1,9 +1,10 @@
 """The agent: claims due entries, delivers them through a sink, and files the outcome.
 
 ``run_once(now)`` does one pass and returns what happened; ``run_forever()`` is a thin loop over it.
-``now`` is injected so tests can step the loop. One bad entry never stops the loop.
+``now`` is injected so tests can step the loop. One bad entry never stops the loop. Each pass
+first turns the hooks' inbox records of this configuration into entries (ingest.py).
 
-Outcomes (see DESIGN.md): 2xx -> ledger + ack; retryable -> entry deferred with attempts+1 and the
+Outcomes: 2xx -> ledger + ack; retryable -> entry deferred with attempts+1 and the
 whole destination paused (one shared backoff); misconfiguration (401/403/404/redirect/TLS) -> the
 queue is held, the entry goes back untouched; permanent (400/413/422) -> dead/, answer kept.
 """
@@ -15,10 +16,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from hookagent import retry
+from hookagent import backoff
 from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
+from hookagent.agent.ingest import Inbox
 from hookagent.model import Commit
 from hookagent.spool import AgentLock, Claim, Spool, dest_tag
 
@@ -31,6 +33,7 @@ class Pass:
     sent: int = 0            # commits the server accepted
     skipped: int = 0         # commits the ledger already knew as sent
     entries_done: int = 0
+    ingested: int = 0        # inbox records turned into entries
     deferred: int = 0
     dead: int = 0
     held: str | None = None
@@ -50,6 +53,7 @@ class Agent:
         self.dest = cfg.tracker.destination
         self.tag = dest_tag(self.dest)   # only this destination's entries are ours to send
         self.lock = AgentLock(spool)
+        self.inbox = Inbox(cfg, spool)
         self.stopping = False
         self.unreadable: set[str] = set()
 
@@ -61,6 +65,7 @@ class Agent:
         """Deliver what is due. A held destination is probed with one entry when probe_held."""
         now = time.time() if now is None else now
         result = Pass()
+        result.ingested = self.ingest()
         self.spool.recover_stale()
         self.spool.promote_due(now, self.tag)
         state = self.spool.read_state(self.dest)
@@ -97,6 +102,14 @@ class Agent:
             if self._file_failure(claim, error, state, now, result):
                 break
         return result
+
+    def ingest(self) -> int:
+        """Turn this configuration's inbox records into entries; how many records were read."""
+        try:
+            return self.inbox.ingest().records
+        except OSError as exc:   # a spool problem: the records stay, the queue still goes
+            log.error("cannot read the inbox: %s", exc)
+            return 0
 
     def _unsent(self, entry: dict, result: Pass):
         """The entry's commits the ledger does not know as sent, checked one by one as they are
@@ -168,7 +181,7 @@ class Agent:
         # RETRY: back off the whole destination, and this entry with it.
         failures = int(state.get("failures") or 0)
         r = self.cfg.retry
-        delay = retry.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
+        delay = backoff.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
         entry["due"] = now + delay
         if now - float(entry.get("created") or now) > r.max_age:
@@ -219,4 +232,4 @@ class Agent:
         now = time.time() if now is None else now
         n = len([n for n in self.spool.due_names(self.tag) if n not in self.unreadable])
         nd = self.next_due()
-        return n + (1 if nd is not None and nd <= now else 0)
+        return n + (1 if nd is not None and nd <= now else 0) + self.inbox.pending()

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from hookagent.retry import MAX_RETRY_AFTER, next_delay, parse_retry_after
+from hookagent.backoff import MAX_RETRY_AFTER, next_delay, parse_retry_after
 
 SEEDS = range(300)
 

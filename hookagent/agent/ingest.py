@@ -1,0 +1,142 @@
+"""Turning the hooks' raw records (inbox/) into queue entries: the thinking the hook left out.
+
+For each record of this configuration, oldest first: read the commit(s) it holds (the raw
+objects the hook saved; the repository itself when a record is cut short or an object does not
+match its id), keep those that reference a story (``refs``), add their links, and enqueue one
+entry per commit under its deterministic name. The record goes only after that, so a crash in
+between queues the same entries again (a no-op: same names, and the ledger before each send).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from hookagent import inbox, links, refs
+from hookagent.config import Config
+from hookagent.model import Commit
+from hookagent.spool import Spool, commit_entry_name, make_entry
+
+log = logging.getLogger("hookagent.agent")
+
+STALE = 600.0
+"""Seconds after which an incomplete record is taken as left by a hook that died half-way."""
+
+
+@dataclass
+class Ingested:
+    records: int = 0        # records read and removed
+    queued: int = 0         # entries written
+    waiting: int = 0        # records left for later (still being written, or not readable now)
+    errors: list[str] = field(default_factory=list)
+
+
+class Inbox:
+    """The inbox records of one configuration (its agent key), as the agent reads them."""
+
+    def __init__(self, cfg: Config, spool: Spool) -> None:
+        self.cfg = cfg
+        self.spool = spool
+        self.key = inbox.agent_key(cfg.path)
+        self.dest = cfg.tracker.destination
+        self.stuck: set[str] = set()   # failed in this process: not retried in a busy loop
+        self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
+
+    def pending(self) -> int:
+        """Records to read now: not stuck, and not the incomplete ones unchanged since last seen
+        (a hook still writing one changes it; a hook that died leaves it for STALE seconds)."""
+        count = 0
+        for name in self.spool.inbox_names(self.key):
+            if name in self.stuck:
+                continue
+            seen = self.incomplete.get(name)
+            if seen is not None:
+                try:
+                    st = os.stat(self.spool.path("inbox", name))
+                except OSError:
+                    continue
+                if st.st_size == seen:   # hooks only append: a record that changed has grown
+                    continue
+            count += 1
+        return count
+
+    def ingest(self) -> Ingested:
+        out = Ingested()
+        for name in self.spool.inbox_names(self.key):
+            if name in self.stuck:
+                out.waiting += 1
+                continue
+            try:
+                data, age = self.spool.read_record(name)
+            except FileNotFoundError:
+                continue            # another agent of this configuration took it
+            except OSError as exc:
+                self._stuck(name, f"cannot read inbox record {name}: {exc.strerror}", out)
+                continue
+            record = inbox.parse(data)
+            if record is None:
+                log.error("inbox record %s is not a record; moved to corrupt/", name)
+                self.spool.quarantine_record(name)
+                continue
+            if not record.complete and age < STALE:
+                out.waiting += 1    # a hook is writing it right now
+                self.incomplete[name] = len(data)
+                continue
+            self.incomplete.pop(name, None)
+            try:
+                commits = self._commits(name, record)
+            except Exception as exc:   # the repository is gone or unreadable: keep the record
+                self._stuck(name, f"cannot read the commit(s) of inbox record {name}: {exc}", out)
+                continue
+            for commit in commits:
+                entry = make_entry(self.dest, [commit.to_dict()])
+                if self.spool.enqueue(commit_entry_name(self.dest, commit.ident), entry):
+                    out.queued += 1
+            self.spool.record_done(name)
+            out.records += 1
+        return out
+
+    def _stuck(self, name: str, text: str, out: Ingested) -> None:
+        log.error("%s; it stays in the inbox", text)
+        self.stuck.add(name)
+        out.waiting += 1
+        out.errors.append(text)
+
+    # ------------------------------------------------------------------ reading commits
+    def _commits(self, name: str, record: inbox.Record) -> list[Commit]:
+        if record.vcs == "svn":
+            return self._svn(record)
+        if record.vcs == "git":
+            return self._git(name, record)
+        raise ValueError(f"unknown vcs {record.vcs!r}")
+
+    def _git(self, name: str, record: inbox.Record) -> list[Commit]:
+        from hookagent.vcs import git as vgit
+        repo = record.repo
+        objects = list(record.objects)
+        if not record.complete and not objects:
+            # Cut short before its first object: the record's name holds the commit id.
+            sha = name.rsplit(".", 1)[-1]
+            objects = [inbox.GitObject(sha, None)]
+        out, seen = [], set()
+        for obj in objects:
+            if obj.sha in seen:
+                continue
+            seen.add(obj.sha)
+            raw = obj.raw if obj.verified() else vgit.git(["cat-file", "commit", obj.sha], repo)
+            fields = vgit.parse_raw_commit(obj.sha, raw)
+            if not refs.has_refs(fields["message"]):
+                continue
+            url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
+            out.append(vgit.to_commit(fields, repo, record.branch, url))
+        return out
+
+    def _svn(self, record: inbox.Record) -> list[Commit]:
+        from hookagent.vcs import svn as vsvn
+        rev = int(record.headers["revision"])
+        commit = vsvn.read_revision(record.repo, rev, reader=self.cfg.svn_reader,
+                                    id_style=self.cfg.svn_commit_id)
+        if not refs.has_refs(commit.message):
+            return []
+        commit.url = links.commit_url(self.cfg.link_rules(), commit.repo, commit.commit_id, revision=str(rev))
+        return [commit]

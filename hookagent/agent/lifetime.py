@@ -1,0 +1,271 @@
+"""An agent's life: how it is built, started in the background, locked, kept and ended.
+
+Who runs an agent:
+- a hook, when it recorded something and the pid file says no agent of its configuration runs:
+  ``hookagent flush --background`` detached (the sh hook starts it itself; Python's hook paths
+  and backfill through :func:`start`);
+- a person: ``hookagent flush`` (delivers what is due, then exits);
+- a service: ``hookagent run``.
+
+Two files in ``locks/`` keep background agents from crowding the tracker:
+- ``flush-<destination tag>.lock``: flock-ed by the flush serving a destination; a second
+  background flush for it exits at once. A flush run by hand does not wait for it: correctness
+  comes from claims (spool.py), the lock only spares the tracker a crowd.
+- ``agent-<agent key>.pid``: the pid of the background agent of one configuration, which the sh
+  hook reads (no process, no flock in sh) to decide whether to start one. The agent removes it
+  before its last look at the inbox and the queue, so a record written after that look finds
+  no pid file and starts a new agent: nothing recorded waits for the next commit.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from hookagent import context, inbox
+from hookagent.agent.worker import Agent, Pass
+from hookagent.config import Config
+from hookagent.errors import ConfigError
+from hookagent.spool import Spool, flush_lock_path
+
+log = logging.getLogger("hookagent.agent")
+
+LINGER = 1.0
+"""Seconds a background flush waits for more work before it exits (a burst of commits, a
+rebase, a script: one agent serves them all)."""
+
+
+def build(cfg: Config) -> Agent:
+    spool = context.open_spool(cfg)
+    ledger = context.open_ledger(spool)
+    try:
+        sink = context.make_sink(cfg)
+    except ConfigError as exc:
+        # No usable token: hold the queue (nothing is dropped) and say why in `status`.
+        state = spool.read_state(cfg.tracker.destination)
+        if state.get("held") != str(exc):
+            state.update(held=str(exc), held_since=time.time(), last_error=str(exc),
+                         last_error_at=time.time())
+            spool.write_state(cfg.tracker.destination, state)
+        raise
+    return Agent(cfg, spool, ledger, sink)
+
+
+def stop_on_signals(agent: Agent) -> None:
+    """SIGTERM/SIGINT only set a flag: the request in flight finishes, then the loop ends."""
+    def handler(signum, frame):  # noqa: ARG001
+        agent.stopping = True
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# ---------------------------------------------------------------------- pid file and lock
+def pid_path(spool_dir: str, key: str) -> str:
+    return os.path.join(spool_dir, "locks", f"agent-{key}.pid")
+
+
+def agent_running(spool_dir: str, key: str) -> bool:
+    """What the sh hook asks: does the pid file name a live hookagent process?"""
+    try:
+        with open(pid_path(spool_dir, key), "rb") as fh:
+            pid = int(fh.read().split()[0])
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"hookagent" in fh.read()
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def flush_running(spool_dir: str, destination: str) -> bool:
+    """True when a background flush for ``destination`` holds its lock."""
+    try:
+        fd = os.open(flush_lock_path(spool_dir, destination), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+class FlushLock:
+    def __init__(self, spool: Spool, destination: str) -> None:
+        self.fd = spool.open_file(flush_lock_path(spool.root, destination), os.O_RDWR)
+        self.held = False
+
+    def try_acquire(self) -> bool:
+        if not self.held:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            self.held = True
+            self._note_owner()
+        return True
+
+    def _note_owner(self) -> None:
+        """Our pid in the lock file, for `hookagent status` and for people."""
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        if self.held:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.held = False
+
+    def close(self) -> None:
+        self.release()
+        os.close(self.fd)
+
+
+class PidFile:
+    def __init__(self, spool: Spool, key: str) -> None:
+        self.spool = spool
+        self.path = pid_path(spool.root, key)
+
+    def write(self) -> None:
+        fd = self.spool.open_file(self.path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+
+    def remove(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                mine = fh.read().split()[:1] == [str(os.getpid()).encode()]
+            if mine:
+                os.unlink(self.path)
+        except (OSError, IndexError):
+            pass
+
+
+# ---------------------------------------------------------------------- starting one
+def start(cfg: Config) -> None:
+    """Start ``hookagent flush --background`` detached, unless this configuration's agent runs:
+    its own session, stdin/stdout/stderr on /dev/null (it logs to its log file), no descriptor
+    of the caller's inherited (git, or an ssh session, would wait for them), no GIT_* variables
+    (they name the caller's repository), in /."""
+    import subprocess
+    import sys
+    if agent_running(cfg.spool_dir, inbox.agent_key(cfg.path)):
+        return
+    cmd = [sys.executable, "-I", "-m", "hookagent", "flush", "--background", "--quiet"]
+    if cfg.path:
+        cmd += ["--config", cfg.path]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
+                     cwd="/", env=env)
+
+
+def detach() -> None:
+    """What a background agent does first: its own session (a Ctrl-C at the terminal that made
+    the commit is not for it), no descriptor of the hook's, no working directory held, and the
+    developer's work first."""
+    try:
+        os.setsid()
+    except OSError:
+        pass                 # already a session leader (started by Python's start())
+    os.closerange(3, 65536)
+    os.chdir("/")
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------- running until done
+@dataclass
+class Totals:
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    dead: int = 0
+    last: Pass = field(default_factory=Pass)
+
+    def add(self, result: Pass) -> None:
+        self.sent += result.sent
+        self.skipped += result.skipped
+        self.deferred += result.deferred
+        self.dead += result.dead
+        self.last = result
+
+
+def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Totals | None:
+    """Deliver what is due. ``wait``: go on through backoffs for up to that many seconds.
+    ``background`` (a hook's agent): None at once when another serves this destination;
+    otherwise stay, sleeping through backoffs, until nothing is left to retry, linger a moment
+    for the next commit, and hand over cleanly (see the module's docstring)."""
+    lock = FlushLock(agent.spool, agent.dest)
+    pidfile = PidFile(agent.spool, agent.inbox.key)
+    if background:
+        agent.ingest()       # queued even when another agent delivers them
+        if not lock.try_acquire():
+            lock.close()
+            return None
+        pidfile.write()
+    deadline = time.time() + wait
+    totals = Totals()
+    try:
+        while True:
+            result = agent.run_once(time.time(), probe_held=True)
+            totals.add(result)
+            if agent.stopping or result.held:
+                break
+            if result.entries_done or result.dead or result.skipped or result.ingested:
+                continue  # progress: go round until a pass finds nothing more
+            now = time.time()
+            wake = result.paused_until or agent.next_due()
+            if wait and wake and now < deadline:
+                time.sleep(max(0.01, min(wake - now, deadline - now, 1.0)))
+                continue
+            if background and wake:
+                # Nobody else may come: stay while something waits for a retry (the tracker is
+                # down or slow), sleep until it is due, try again.
+                _sleep_until(agent, wake)
+                continue
+            if background:
+                if _linger(agent, LINGER):
+                    continue
+                # The hand-over: after the pid file goes, a hook that records starts a new
+                # agent; what was recorded before that, this last look finds.
+                pidfile.remove()
+                lock.release()
+                if agent.due_now() and lock.try_acquire():
+                    pidfile.write()
+                    continue
+            break
+    finally:
+        if background:
+            pidfile.remove()
+        lock.close()
+    return totals
+
+
+def _sleep_until(agent: Agent, when: float) -> None:
+    """Sleep until ``when`` (a due time), waking for a signal, or early when someone lifted the
+    pause (`hookagent retry`) and something is due."""
+    while not agent.stopping and time.time() < when:
+        time.sleep(min(0.5, max(0.01, when - time.time())))
+        state = agent.spool.read_state(agent.dest)
+        if float(state.get("paused_until") or 0) <= time.time() and agent.due_now():
+            return
+
+
+def _linger(agent: Agent, seconds: float) -> bool:
+    """Wait up to ``seconds`` for an entry or a record to come; True when one did."""
+    end = time.time() + seconds
+    while time.time() < end and not agent.stopping:
+        if agent.due_now():
+            return True
+        time.sleep(0.05)
+    return False

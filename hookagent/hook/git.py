@@ -1,0 +1,77 @@
+"""The git hooks' Python work: a push into spool entries; an old post-commit into the inbox."""
+from __future__ import annotations
+
+import os
+import sys
+
+from hookagent import inbox, links, refs
+from hookagent.config import Config
+from hookagent.hook import push as pushes
+from hookagent.model import pusher_from_env
+from hookagent.spool import Spool, batch_entry_name, make_entry
+from hookagent.vcs import git as vgit
+
+BATCH = 1000
+"""Commits per spool entry for a push (one fsynced file each)."""
+
+
+def post_commit(cfg: Config, spool: Spool, argv: list[str]) -> int:
+    """A post-commit hook installed by an older version (it ran Python for each commit): record
+    HEAD in the inbox as the sh hook does. Returns 1 when recorded, else 0."""
+    repo = vgit.toplevel(os.getcwd())
+    sha = vgit.git(["rev-parse", "--verify", "HEAD^{commit}"], repo).decode().strip()
+    raw = vgit.git(["cat-file", "commit", sha], repo)
+    if not refs.has_refs(vgit.parse_raw_commit(sha, raw)["message"]):
+        return 0
+    branch = vgit.current_branch(repo)
+    key = inbox.agent_key(cfg.path)
+    headers = {"hook": "post-commit", "vcs": "git", "key": key, "repo": repo,
+               "head": f"ref: refs/heads/{branch}" if branch else sha}
+    return int(spool.write_record(f"{key}.git.{sha}", inbox.encode(headers, [(sha, raw)])))
+
+
+def post_receive(cfg: Config, spool: Spool, argv: list[str], stdin_text: str | None = None) -> int:
+    """Record the commits a push made new (see push.py). Returns how many entries were queued."""
+    text = sys.stdin.read() if stdin_text is None else stdin_text
+    updates = pushes.parse_updates(text)
+    repo = pushes.repository(os.getcwd())
+    branches, tags = list(cfg.branches), cfg.tags
+    moved = [u for u in updates if pushes.watched(u.ref, branches, tags)]
+    if not moved:
+        return 0
+    dest = cfg.tracker.destination
+    rules = cfg.link_rules()
+    queued = 0
+    with pushes.Snapshot(spool, repo) as snap:
+        seen = snap.load()
+        if seen is None:  # first push since install: what the other watched refs hold now
+            seen = {ref: sha for ref, sha in vgit.list_refs(repo).items()
+                    if pushes.watched(ref, branches, tags)}
+        for u in moved:   # a moved ref counts by its old value: what the snapshot holds for it
+            seen.pop(u.ref, None)   # may be this push's own new value (see push.py)
+        exclude = set(seen.values()) | {u.old for u in moved if not u.created}
+        commits = []
+        for u in moved:
+            if u.deleted:
+                continue
+            for fields in vgit.stream_new_commits(repo, u.new, exclude):
+                if not refs.has_refs(fields["message"]):
+                    continue
+                url = links.commit_url(rules, repo, fields["sha"], u.branch)
+                commit = vgit.to_commit(fields, repo, u.branch, url)
+                commit.ref = u.ref
+                commits.append(commit.to_dict())
+            exclude.add(u.new)   # a commit shared by several refs of this push counts once
+        updates_out = [{"ref": u.ref, "before": u.old, "after": u.new} for u in moved]
+        pusher = pusher_from_env(os.environ)
+        for i in range(0, len(commits), BATCH):
+            entry = make_entry(dest, commits[i:i + BATCH], push=[u.ref for u in moved],
+                               updates=updates_out, pusher=pusher)
+            queued += int(spool.enqueue(batch_entry_name(dest), entry))
+        for u in moved:
+            if u.deleted:
+                seen.pop(u.ref, None)
+            else:
+                seen[u.ref] = u.new
+        snap.save(seen)
+    return queued
