@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from hookagent.commands.hook import flush_running  # noqa: E402
+from hookagent.agent.lifetime import flush_running  # noqa: E402
 from hookagent.devserver import DevServer  # noqa: E402
 
 from common import TOKEN, git_env  # noqa: E402

@@ -318,7 +318,7 @@ def test_commits_the_live_post_commit_hook_sent_or_queued_are_skipped(tmp_path, 
     assert site.cli("flush").returncode == 0
     assert [r["commit_id"] for r in server.received()] == [sent_by_hook]
     queued_by_hook = commit(repo, "live, not flushed yet [delivers #4]")   # autostart is off
-    assert len(site.spool.due_names()) == 1
+    assert len(site.queued()) == 1
     out = backfill(site, str(repo))
     assert summary(out.stderr) == {"scanned": 5, "referencing": 4, "stories": 4, "enqueued": 2, "skipped": 2}
     assert site.cli("flush").returncode == 0

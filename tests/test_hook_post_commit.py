@@ -58,7 +58,7 @@ def test_commits_with_references_reach_their_stories_through_the_background_agen
     assert stories[123456]["current_state"] == "finished"
     assert stories[444]["current_state"] == "delivered"
     assert stories[222]["current_state"] == "started" and len(stories[222]["comments"]) == 1
-    assert wait_until(lambda: not site.spool.due_names() and not os.listdir(site.spool.path("cur")))
+    assert wait_until(lambda: not site.queued() and not os.listdir(site.spool.path("cur")))
 
 
 def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
@@ -89,7 +89,7 @@ def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
 
 def background_flushes_done(site: Site, timeout: float = 20.0) -> bool:
     """True once no background flush holds the flush lock."""
-    from hookagent.commands.hook import flush_running
+    from hookagent.agent.lifetime import flush_running
     dest = site.config.tracker.destination
     return wait_until(lambda: not flush_running(site.data["spool_dir"], dest), timeout)
 
@@ -243,7 +243,7 @@ def test_foreign_hook_still_runs_after_ours(tmp_path, server):
                     str(site.config_path)], check=True, capture_output=True)
     assert commit_file(repo, "With story [#9]").returncode == 0
     assert marker.read_text() == "ran\n"
-    assert len(site.spool.due_names()) == 1
+    assert len(site.queued()) == 1
 
 
 def test_retry_wakes_the_background_agent_sleeping_through_a_long_backoff(tmp_path, request):

@@ -52,21 +52,27 @@ def run(name: str, config: str | None, argv: list[str]) -> int:
     return REPORTED if svn_commit else 0
 
 
-def prepare_spool(config: str) -> int:
-    """Make the configuration's spool (the sh hook's first use of it): 0, or 1 and one line."""
+def prepare_spool(name: str, config: str, spool_dir: str, repo: str) -> int:
+    """Make the spool the sh hook was installed with, on its first use: 0, or 1 and one line."""
     try:
         from hookagent import config as config_mod
         from hookagent.spool import Spool
         cfg = config_mod.load(config or None)
+        if os.path.abspath(cfg.spool_dir) != os.path.abspath(spool_dir):
+            raise ValueError(f"the configuration names spool_dir {cfg.spool_dir}, the hook was installed"
+                             f" with {spool_dir}; run hookagent install {repo} again")
         Spool(cfg.spool_dir, cfg.spool_group)
+    except OSError as exc:
+        _lost(name, exc.strerror or str(exc), repo)
+        return 1
     except Exception as exc:
-        print(f"hookagent: {_one_line(exc)}", file=sys.stderr)
+        _lost(name, _one_line(exc), repo)
         return 1
     return 0
 
 
-def _lost(name: str, why: str) -> None:
-    repo = os.getcwd()
+def _lost(name: str, why: str, repo: str | None = None) -> None:
+    repo = repo or os.getcwd()
     print(f"hookagent: {name}: could not record the commit: {why};"
           f" the commit itself is fine; once fixed, `hookagent backfill {repo}` sends what was missed",
           file=sys.stderr)
