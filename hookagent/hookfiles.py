@@ -158,8 +158,13 @@ class Baked:
 def baked(config: str | None, python: str) -> Baked:
     """The configuration's values for the hook. Loaded here when this interpreter can (PyYAML);
     else by the interpreter the hook will run (`python3 installer.py` from a bare system)."""
+    from hookagent import inbox
     try:
         from hookagent import config as config_mod
+        if config and not os.path.exists(config):
+            # Not written yet (install warns): the defaults until then; the hook says when the
+            # configuration, once there, names another spool.
+            return Baked(config_mod.Config().spool_dir, inbox.agent_key(config), True)
         cfg = config_mod.load(config)
     except ImportError:
         code = ("import json, sys; from hookagent import config, inbox; c = config.load(sys.argv[1] or None);"
@@ -173,7 +178,6 @@ def baked(config: str | None, python: str) -> Baked:
         import json
         spool, key, autostart = json.loads(proc.stdout)
         return Baked(spool, key, bool(autostart))
-    from hookagent import inbox
     return Baked(cfg.spool_dir, inbox.agent_key(cfg.path), cfg.agent.autostart)
 
 

@@ -32,12 +32,18 @@ def collect(cfg, now: float | None = None) -> dict:
     cur_n, cur_c, _ = commits("cur")
     created = [float(e.get("created") or now) for _, e in new_e + def_e if isinstance(e, dict)]
     state = spool.read_state(dest)
+    from hookagent import inbox
+    key = inbox.agent_key(cfg.path)
+    records = spool.inbox_names()
+    mine = [n for n in records if n.startswith(key + ".")]
     dead_list = [{"entry": name, "commits": [c.get("commit_id") for c in e.get("commits", [])][:5],
                   "error": e.get("last_error"), "status": e.get("last_status")}
                  for name, e in dead_e if isinstance(e, dict)]
     out = {
         "spool_dir": spool.root,
         "destination": dest,
+        "recorded": len(mine),                       # inbox records an agent has not read yet
+        "recorded_other": len(records) - len(mine),  # ... of hooks installed with another config
         "pending": {"entries": new_n, "commits": new_c},
         "deferred": {"entries": def_n, "commits": def_c, "next_due": spool.next_due(tag)},
         "in_flight": cur_c,
@@ -80,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"spool:        {st['spool_dir']}")
     print(f"destination:  {st['destination']}")
+    if st["recorded"]:
+        print(f"recorded:     {st['recorded']} hook record(s) not read by an agent yet (hookagent flush reads them)")
+    if st["recorded_other"]:
+        print(f"other:        {st['recorded_other']} hook record(s) of hooks installed with another configuration;"
+              " run hookagent flush --config with that file, or install those hooks again with this one")
     print(f"pending:      {st['pending']['commits']} commit(s) in {st['pending']['entries']} entr(y/ies)")
     nd = st["deferred"]["next_due"]
     nd_text = f", next retry in {_ago(max(0.0, nd - now))}" if nd else ""

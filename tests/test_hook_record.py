@@ -1,0 +1,225 @@
+"""The sh hook records, the agent reads: real commits in real repositories of every layout, the
+inbox records they leave, and what the agent makes of them (hook-tmpl, inbox.py, agent/ingest.py).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hookagent import inbox
+from testing.site import Site, commit_file, git
+
+
+def install(site: Site, repo: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                           str(site.config_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def records(site: Site) -> list[str]:
+    try:
+        return sorted(os.listdir(site.spool.path("inbox")))
+    except FileNotFoundError:
+        return []
+
+
+def queued_commits(site: Site) -> list[dict]:
+    site.ingest()
+    out = []
+    for name in site.spool.due_names():
+        (entry,) = [e for n, e in site.spool.entries("new") if n == name]
+        out.extend(entry["commits"])
+    return out
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path, "http://127.0.0.1:9")
+
+
+def new_repo(tmp_path: Path, name: str = "work", *init: str) -> Path:
+    repo = tmp_path / name
+    git(tmp_path, "init", "-q", "-b", "main", *init, str(repo))
+    return repo
+
+
+def test_a_commit_without_a_reference_leaves_no_record_and_starts_no_agent(tmp_path):
+    site = Site(tmp_path, "http://127.0.0.1:9", agent={"autostart": True})
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    for message in ("Plain change", "Merge pull request #12 from x/y", "fixes #12, no brackets",
+                    "[WIP] #12 later"):
+        proc = commit_file(repo, message)
+        assert proc.returncode == 0 and proc.stderr == b""
+    spool = Path(site.data["spool_dir"])
+    assert not (spool / "inbox").exists() or os.listdir(spool / "inbox") == []
+    assert not (spool / "locks").exists() or os.listdir(spool / "locks") == [], "no agent was started"
+
+
+@pytest.mark.parametrize("layout", ["plain", "packed-refs", "detached", "separate-git-dir", "worktree",
+                                    "sha256", "latin1"])
+def test_the_hook_records_head_as_git_reads_it_in_every_layout(tmp_path, site, layout):
+    repo = new_repo(tmp_path, "work", *(["--object-format=sha256"] if layout == "sha256" else []))
+    where, branch = repo, "main"
+    if layout == "separate-git-dir":
+        repo = tmp_path / "sep"
+        git(tmp_path, "init", "-q", "-b", "main", "--separate-git-dir", str(tmp_path / "sep.git"), str(repo))
+        where = repo
+    install(site, repo)
+    assert commit_file(repo, "base [#1]").returncode == 0
+    env, extra = None, ()
+    if layout == "packed-refs":
+        git(repo, "pack-refs", "--all")
+    elif layout == "detached":
+        git(repo, "checkout", "-q", "--detach")
+        branch = None
+    elif layout == "worktree":
+        where = tmp_path / "wt"
+        git(repo, "worktree", "add", "-q", "-b", "topic", str(where))
+        branch = "topic"
+    elif layout == "latin1":
+        env = dict(os.environ, GIT_AUTHOR_DATE="2026-03-01T10:20:30-0930", GIT_AUTHOR_NAME="Zoë")
+        extra = ("-c", "i18n.commitEncoding=ISO-8859-1")
+    message = "café [#6]" if layout == "latin1" else "second\n\nbody with é and 🚀 [fixes #2]\n"
+    data = message.encode("latin-1") if layout == "latin1" else message
+    proc = commit_file(where, data, env=env, extra_args=extra)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    head = git(where, "rev-parse", "HEAD").strip()
+    assert f"{inbox.agent_key(str(site.config_path))}.git.{head}" in records(site)
+    commits = {c["commit_id"]: c for c in queued_commits(site)}
+    assert records(site) == [], "the agent took every record"
+    got = commits[head]
+    assert got["message"].strip() == message.strip()
+    assert got["branch"] == branch
+    assert got["repo"] == str(where)
+    if layout == "latin1":
+        assert got["date"] == "2026-03-01T10:20:30-09:30"
+
+
+def test_a_rebase_is_recorded_once_at_the_end_with_every_commit_it_made(tmp_path, site):
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    commit_file(repo, "base", name="base.txt")
+    git(repo, "checkout", "-q", "-b", "topic")
+    for i in range(1, 6):
+        commit_file(repo, f"topic {i} [#{i}]", name=f"topic{i}.txt")
+    commit_file(repo, "topic plain, no reference", name="plain.txt")
+    git(repo, "checkout", "-q", "main")
+    commit_file(repo, "main moves on", name="main.txt")
+    git(repo, "checkout", "-q", "topic")
+    site.ingest()
+    before = set(site.spool.due_names())
+    assert len(before) == 5
+    proc = subprocess.run(["git", "-C", str(repo), "rebase", "-q", "main"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    recs = records(site)
+    assert len(recs) == 1 and ".rewrite." in recs[0], recs
+    new = git(repo, "log", "--format=%H", "main..topic").split()
+    assert len(new) == 6
+    commits = queued_commits(site)
+    rebased = {c["commit_id"] for c in commits} & set(new)
+    assert len(rebased) == 5, "each rebased commit with a reference, once"
+    assert all(c["branch"] == "topic" for c in commits if c["commit_id"] in rebased)
+
+
+def test_a_group_the_quick_test_lets_through_is_dropped_by_the_agent(tmp_path, site):
+    """The hook's test is cheap (`[`, then `#` and a digit, then `]`): the agent applies the
+    grammar, so `[see #12]` is recorded by the hook and dropped by the agent."""
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    commit_file(repo, "[see #12] later")
+    assert len(records(site)) == 1
+    assert queued_commits(site) == [] and records(site) == []
+
+
+def test_a_commit_made_during_an_interactive_rebase_stop_is_recorded(tmp_path, site):
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    commit_file(repo, "base", name="base.txt")
+    commit_file(repo, "one [#1]", name="one.txt")
+    env = dict(os.environ, GIT_SEQUENCE_EDITOR="sed -i -e 's/^pick/edit/'")
+    proc = subprocess.run(["git", "-C", str(repo), "rebase", "-q", "-i", "HEAD~1"], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    commit_file(repo, "added while stopped [#9]", name="stopped.txt")
+    proc = subprocess.run(["git", "-C", str(repo), "rebase", "--continue"], capture_output=True, text=True,
+                          env=dict(os.environ, GIT_EDITOR="true"))
+    assert proc.returncode == 0, proc.stderr
+    messages = [c["message"].strip() for c in queued_commits(site)]
+    assert "added while stopped [#9]" in messages
+
+
+def test_an_amend_is_recorded_by_post_commit(tmp_path, site):
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    commit_file(repo, "first [#1]")
+    git(repo, "commit", "-q", "--amend", "-m", "first, amended [#1]")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert head in {c["commit_id"] for c in queued_commits(site)}
+
+
+def _record(site: Site, repo: Path, sha: str, raw: bytes) -> str:
+    key = inbox.agent_key(str(site.config_path))
+    name = f"{key}.git.{sha}"
+    headers = {"hook": "post-commit", "vcs": "git", "key": key, "repo": str(repo), "head": "ref: refs/heads/main"}
+    site.spool.write_record(name, inbox.encode(headers, [(sha, raw)]))
+    return name
+
+
+def test_a_record_cut_short_waits_then_is_read_from_the_repository(tmp_path, site):
+    repo = new_repo(tmp_path)
+    commit_file(repo, "made before install [#4]")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    raw = subprocess.run(["git", "-C", str(repo), "cat-file", "commit", sha], capture_output=True).stdout
+    name = _record(site, repo, sha, raw)
+    path = Path(site.spool.path("inbox", name))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])      # the hook died half-way through its write
+    assert site.ingest() == 0 and records(site) == [name], "young: a hook may still be writing it"
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    commits = queued_commits(site)
+    assert [c["commit_id"] for c in commits] == [sha]
+    assert commits[0]["message"].strip() == "made before install [#4]"
+    assert records(site) == []
+
+
+def test_a_raw_commit_that_does_not_match_its_id_is_read_from_git(tmp_path, site):
+    """The shell drops NUL bytes: a raw commit that does not hash to its id is not trusted."""
+    repo = new_repo(tmp_path)
+    commit_file(repo, "the real message [#5]")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    raw = subprocess.run(["git", "-C", str(repo), "cat-file", "commit", sha], capture_output=True).stdout
+    _record(site, repo, sha, raw.replace(b"the real", b"a forged"))
+    (commit,) = queued_commits(site)
+    assert commit["message"].strip() == "the real message [#5]"
+
+
+def test_a_record_whose_repository_is_gone_stays_and_is_reported(tmp_path, site):
+    repo = new_repo(tmp_path)
+    commit_file(repo, "doomed [#6]")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    name = _record(site, repo, sha, b"not the commit")
+    subprocess.run(["rm", "-rf", str(repo)], check=True)
+    assert site.ingest() == 0
+    assert records(site) == [name], "kept: nothing is dropped silently"
+    proc = site.cli("status")
+    assert "1 hook record(s) not read by an agent yet" in proc.stdout
+
+
+def test_a_hook_installed_by_the_previous_version_still_records(tmp_path, site):
+    """Hooks of id 1 ran `hookagent hook post-commit` for each commit; until they are installed
+    again, that command records into the inbox as the sh hook does."""
+    repo = new_repo(tmp_path)
+    commit_file(repo, "old hook [#7]")
+    proc = subprocess.run([sys.executable, "-I", "-c", "import sys; from hookagent.main import main; sys.exit(main())",
+                           "hook", "--config", str(site.config_path), "post-commit", "--"],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    (commit,) = queued_commits(site)
+    assert commit["commit_id"] == git(repo, "rev-parse", "HEAD").strip() and commit["branch"] == "main"
