@@ -209,11 +209,12 @@ class Spool:
     def exists(self, name: str) -> bool:
         return any(os.path.exists(self.path(q, name)) for q in ("new", "deferred", "dead"))
 
-    def enqueue(self, name: str, entry: dict) -> bool:
-        """Store an entry in new/. False when an entry of that name is already queued."""
+    def enqueue(self, name: str, entry: dict, due: float | None = None) -> bool:
+        """Store an entry in new/ (due now, or at ``due``: its mtime, the order agents take
+        entries in). False when an entry of that name is already queued."""
         if self.exists(name):
             return False
-        self._write("new", name, entry)
+        self._write("new", name, entry, mtime=due)
         return True
 
     def commit_entries(self, destination: str) -> set[str]:
@@ -294,7 +295,7 @@ class Spool:
             for e in it:
                 if e.name.endswith(".json") and entry_for(e.name, tag):
                     try:
-                        out.append((e.stat().st_mtime, e.name))
+                        out.append((e.stat().st_mtime_ns, e.name))
                     except FileNotFoundError:
                         continue
         out.sort()

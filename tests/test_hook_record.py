@@ -223,3 +223,24 @@ def test_a_hook_installed_by_the_previous_version_still_records(tmp_path, site):
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     (commit,) = queued_commits(site)
     assert commit["commit_id"] == git(repo, "rev-parse", "HEAD").strip() and commit["branch"] == "main"
+
+
+def test_records_of_one_instant_are_queued_parents_first(tmp_path, site):
+    """Records written within the file system's timestamp granularity sort by name, i.e. by
+    commit id: the agent queues parents before children whatever that order is."""
+    repo = new_repo(tmp_path)
+    shas = []
+    for i in range(6):
+        commit_file(repo, f"step {i} [#{i}]", name=f"s{i}.txt")
+        shas.append(git(repo, "rev-parse", "HEAD").strip())
+    when = time.time() - 5
+    for sha in reversed(shas):
+        raw = subprocess.run(["git", "-C", str(repo), "cat-file", "commit", sha], capture_output=True).stdout
+        name = _record(site, repo, sha, raw)
+        os.utime(site.spool.path("inbox", name), (when, when))
+    site.ingest()
+    order = []
+    for name in site.spool.due_names():
+        (entry,) = [e for n, e in site.spool.entries("new") if n == name]
+        order.append(entry["commits"][0]["commit_id"])
+    assert order == shas

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 from hookagent import inbox, links, refs
@@ -41,6 +42,7 @@ class Inbox:
         self.dest = cfg.tracker.destination
         self.stuck: set[str] = set()   # failed in this process: not retried in a busy loop
         self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
+        self.last_due = 0.0
 
     def pending(self) -> int:
         """Records to read now: not stuck, and not the incomplete ones unchanged since last seen
@@ -61,7 +63,11 @@ class Inbox:
         return count
 
     def ingest(self) -> Ingested:
+        """Read the records there are (oldest first), queue their commits parents first, then
+        remove the records."""
         out = Ingested()
+        found: list[Found] = []
+        done: list[str] = []
         for name in self.spool.inbox_names(self.key):
             if name in self.stuck:
                 out.waiting += 1
@@ -84,14 +90,18 @@ class Inbox:
                 continue
             self.incomplete.pop(name, None)
             try:
-                commits = self._commits(name, record)
+                found.extend(self._commits(name, record))
             except Exception as exc:   # the repository is gone or unreadable: keep the record
                 self._stuck(name, f"cannot read the commit(s) of inbox record {name}: {exc}", out)
                 continue
-            for commit in commits:
-                entry = make_entry(self.dest, [commit.to_dict()])
-                if self.spool.enqueue(commit_entry_name(self.dest, commit.ident), entry):
-                    out.queued += 1
+            done.append(name)
+        for commit in parents_first(found):
+            entry = make_entry(self.dest, [commit.to_dict()])
+            # Due in this order: each entry's due time (its mtime) strictly after the last one's.
+            self.last_due = max(time.time(), self.last_due + 0.001)
+            if self.spool.enqueue(commit_entry_name(self.dest, commit.ident), entry, due=self.last_due):
+                out.queued += 1
+        for name in done:
             self.spool.record_done(name)
             out.records += 1
         return out
@@ -103,14 +113,14 @@ class Inbox:
         out.errors.append(text)
 
     # ------------------------------------------------------------------ reading commits
-    def _commits(self, name: str, record: inbox.Record) -> list[Commit]:
+    def _commits(self, name: str, record: inbox.Record) -> list[Found]:
         if record.vcs == "svn":
             return self._svn(record)
         if record.vcs == "git":
             return self._git(name, record)
         raise ValueError(f"unknown vcs {record.vcs!r}")
 
-    def _git(self, name: str, record: inbox.Record) -> list[Commit]:
+    def _git(self, name: str, record: inbox.Record) -> list[Found]:
         from hookagent.vcs import git as vgit
         repo = record.repo
         objects = list(record.objects)
@@ -128,10 +138,10 @@ class Inbox:
             if not refs.has_refs(fields["message"]):
                 continue
             url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
-            out.append(vgit.to_commit(fields, repo, record.branch, url))
+            out.append(Found(vgit.to_commit(fields, repo, record.branch, url), fields["parents"]))
         return out
 
-    def _svn(self, record: inbox.Record) -> list[Commit]:
+    def _svn(self, record: inbox.Record) -> list[Found]:
         from hookagent.vcs import svn as vsvn
         rev = int(record.headers["revision"])
         commit = vsvn.read_revision(record.repo, rev, reader=self.cfg.svn_reader,
@@ -139,4 +149,38 @@ class Inbox:
         if not refs.has_refs(commit.message):
             return []
         commit.url = links.commit_url(self.cfg.link_rules(), commit.repo, commit.commit_id, revision=str(rev))
-        return [commit]
+        return [Found(commit, [f"{commit.ident.rpartition('@')[0]}@{rev - 1}"])]
+
+
+@dataclass
+class Found:
+    """A commit read from a record, and the idents of the commits it follows (git parents; the
+    previous revision of the same svn repository)."""
+    commit: Commit
+    after: list[str]
+
+
+def parents_first(found: list[Found]) -> list[Commit]:
+    """The commits in the order they were recorded, except that a commit whose parent is among
+    them comes after it: records of one second can share a timestamp, a rebase's record lists
+    commits in any order, and a story's events must reach it in commit order."""
+    index = {f.commit.ident: i for i, f in enumerate(found)}
+    out: list[Commit] = []
+    state = [0] * len(found)          # 0 new, 1 being visited, 2 emitted
+    for start in range(len(found)):
+        stack = [start]
+        while stack:
+            i = stack[-1]
+            if state[i] == 2:
+                stack.pop()
+                continue
+            state[i] = 1
+            waiting = [j for j in (index.get(p) for p in found[i].after)
+                       if j is not None and state[j] == 0]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            state[i] = 2
+            out.append(found[i].commit)
+            stack.pop()
+    return out
