@@ -57,7 +57,8 @@ class RepoRule:
 
 
 @dataclass(frozen=True)
-class Agent:
+class AgentSettings:
+    """``agent``: how the background agent is run (the worker itself is agent.Agent)."""
     autostart: bool = True
     log_file: str | None = None
 
@@ -69,7 +70,7 @@ class Config:
     tracker: Tracker = field(default_factory=Tracker)
     retry: Retry = field(default_factory=Retry)
     repos: tuple[RepoRule, ...] = ()
-    agent: Agent = field(default_factory=Agent)
+    agent: AgentSettings = field(default_factory=AgentSettings)
     svn_reader: str = "svnlook"
     svn_commit_id: str = "revision"
     branches: tuple[str, ...] = ("*",)
@@ -198,7 +199,7 @@ def parse(text: str, path: str | None = None) -> Config:
         repos.append(RepoRule(path=os.path.expanduser(item["path"]), url=item.get("url")))
 
     ag = data.get("agent", {})
-    agent = Agent(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")))
+    agent = AgentSettings(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")))
     branches = data.get("branches", ["*"])
     if not branches or not all(isinstance(b, str) and b for b in branches):
         raise ConfigError("branches: expected a list of branch name globs, like [main, 'release/*']")

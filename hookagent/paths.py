@@ -1,4 +1,4 @@
-"""Default locations. Tiny and import-free on purpose: the hook path uses it."""
+"""Default locations: the config file, the spool, the cache."""
 from __future__ import annotations
 
 import os

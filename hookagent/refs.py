@@ -44,8 +44,9 @@ Nothing else changes (groups without keywords, text outside groups). For every m
 ``ids``; a group left without ids is made inert by turning its brackets into parentheses
 (``[fixes #1]`` -> ``(fixes #1)``), so only the kept stories are referenced, with their keywords.
 
-It imports only ``re`` and ``hookagent.model``. The hooks ask only whether a message has a
-reference at all, and do it with refscan.py, which needs no ``re``.
+This is the one grammar: the agent applies it to what the hooks recorded, post-receive and
+backfill to what they read. The sh hook only asks a shell pattern whether a message may hold a
+group at all (hook-tmpl); anything that pattern lets through is decided here.
 """
 from __future__ import annotations
 
