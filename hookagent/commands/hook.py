@@ -10,9 +10,12 @@ from hookagent.hook.run import HOOKS
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=HOOKS, help="which hook is running")
     p.add_argument("--config", help="configuration file (baked in at install)")
+    p.add_argument("--vcs", choices=("git", "svn"),
+                   help="which system runs the hook (rendered in; hooks of the previous version did not"
+                        " pass it: then an svn post-commit is told by its arguments, REPOS REV)")
     p.add_argument("args", nargs="*", help="the hook's own arguments")
 
 
 def run(args: argparse.Namespace) -> int:
     from hookagent.hook import run as hook_run
-    return hook_run.run(args.name, args.config, args.args)
+    return hook_run.run(args.name, args.config, args.args, vcs=args.vcs)

@@ -17,8 +17,10 @@ REPORTED = 3
 """Exit status of a run that printed its one line about a problem (see resources/hook-tmpl)."""
 
 
-def run(name: str, config: str | None, argv: list[str]) -> int:
-    svn_commit = name == "post-commit" and bool(argv)     # svn: REPOS REV [TXN]
+def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) -> int:
+    if vcs is None:      # a hook of the previous version: svn's post-commit has REPOS REV [TXN]
+        vcs = "svn" if name == "post-revprop-change" or (name == "post-commit" and argv) else "git"
+    svn_commit = vcs == "svn" and name == "post-commit"
     try:
         from hookagent import config as config_mod
         from hookagent.spool import Spool
