@@ -1,15 +1,28 @@
 """A stand-in interpreter for hook tests: an executable that records each call and exits.
 
-The installed hook runs `INTERPRETER -I -c LAUNCH hook [--config CFG] NAME -- ARGS` with the
-hook's stdin; rendering the hook with this fake as `--python` tests what the hook passes (argv,
-stdin, environment, working directory) without depending on the `hook` command itself.
-Each call appends one JSON line to the log; `calls(log)` reads them back.
+Rendering the hook with this fake as `--python` shows every time the hook starts Python, with
+what it passes (argv, stdin, environment, working directory), without depending on hookagent's
+own commands. The installed hook (hookagent/resources/hook-tmpl) starts Python for:
+
+- post-receive and svn post-revprop-change, and post-commit when its sh write failed:
+  `INTERPRETER -I -c LAUNCH hook --vcs VCS [--config CFG] NAME -- ARGS` with the hook's stdin
+  (PREFIX; hook_argv);
+- the first record, when the spool's inbox/ does not exist yet:
+  `INTERPRETER -I -c PREPARE_CODE NAME CFG SPOOL REPO` (PREPARE); the fake makes no spool;
+- a background agent after a record, when autostart is on:
+  `INTERPRETER -I -m hookagent flush --background --quiet [--config CFG]` (AGENT), detached:
+  use wait() before counting those calls.
+
+git and svn post-commit themselves run no Python: their record in the spool's inbox/ shows what
+they passed. Each call appends one JSON line to the log; `calls(log)` reads them back.
 """
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 _SCRIPT = '''#!{python} -I
 import json, os, sys
@@ -40,9 +53,47 @@ def calls(log: str | Path) -> list[dict]:
 
 
 PREFIX = ["-I", "-c", "import sys; from hookagent.main import main; sys.exit(main())"]
-"""How the installed hook starts hookagent (see hookagent/resources/hook-tmpl)."""
+"""How the installed hook starts `hookagent hook` (see hookagent/resources/hook-tmpl)."""
+
+PREPARE = ["-I", "-c", "import sys; from hookagent.hook.run import prepare_spool;"
+                       " sys.exit(prepare_spool(*sys.argv[1:]))"]
+"""How the installed hook has Python make the spool on its first record."""
+
+AGENT = ["-I", "-m", "hookagent", "flush", "--background", "--quiet"]
+"""How the installed hook starts a background agent (followed by --config CFG when baked in)."""
+
+
+def hook_argv(name: str, vcs: str, config: str | Path | None = None, *args: str) -> list[str]:
+    """The argv of the installed hook's `hookagent hook` call."""
+    return [*PREFIX, "hook", "--vcs", vcs, *(["--config", str(config)] if config else []), name, "--", *args]
 
 
 def hook_calls(log: str | Path) -> list[dict]:
-    """Only the calls the installed hook made (not install's own `-c import hookagent` check)."""
+    """Only the `hookagent hook` calls of the installed hook (not install's own checks)."""
     return [c for c in calls(log) if c["argv"][:4] == [*PREFIX, "hook"]]
+
+
+def prepare_calls(log: str | Path) -> list[dict]:
+    """The installed hook's calls that make the spool."""
+    return [c for c in calls(log) if c["argv"][:3] == PREPARE]
+
+
+def agent_calls(log: str | Path) -> list[dict]:
+    """The background agents the installed hook started."""
+    return [c for c in calls(log) if c["argv"][:6] == AGENT]
+
+
+def hook_started(log: str | Path) -> list[dict]:
+    """Every call the installed hook made (install's own `-c import hookagent` check left out)."""
+    return [c for c in calls(log) if c["argv"][:3] != ["-I", "-c", "import hookagent"]]
+
+
+def wait(log: str | Path, n: int = 1, which: Callable[[str | Path], list[dict]] = agent_calls,
+         timeout: float = 30.0, settle: float = 0.3) -> list[dict]:
+    """The calls ``which`` selects, once there are at least ``n`` (the agent starts detached, so it
+    may log after the hook returned), and ``settle`` seconds more for any unexpected extra one."""
+    deadline = time.monotonic() + timeout
+    while len(which(log)) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(settle)
+    return which(log)

@@ -215,16 +215,3 @@ class Client:
         finally:
             msgfile.unlink()
 
-
-def hook_config_cache(config_path: PathLike) -> list[Path]:
-    """The hook-side config caches written for ``config_path`` by hooks that ran with svn's empty
-    environment: they land in the home directory of the user svn runs as (see hookagent/hookconf.py
-    for the naming), not in the test's HOOKAGENT_CACHE_DIR. Tests remove them afterwards."""
-    from hookagent.paths import home
-    real = os.path.realpath(config_path)
-    folder = Path(home()) / ".cache" / "hookagent"
-    stem = "config" + real.replace("%", "%25").replace("/", "%")
-    try:
-        return [p for p in folder.iterdir() if p.name.startswith(stem)]
-    except OSError:
-        return []

@@ -1,27 +1,52 @@
 """Installing and removing hooks, with real repositories and real commits and pushes firing them.
 
 The hooks are rendered with `--python` pointing at a fake interpreter (testing/fakepython.py) that
-logs its argv, stdin, environment and working directory: that tests what the hook passes on without
-depending on the `hook` command. One test runs the real interpreter end to end.
+logs its argv, stdin, environment and working directory whenever the hook starts Python: for
+post-receive and svn post-revprop-change (`hook NAME -- ARGS`, with stdin), to make the spool on
+the first record, and to start a background agent after a record. git and svn post-commit run no
+Python themselves: they write the commit (git) or the revision number (svn) into the spool's
+inbox/, and that record shows what the hook passed on. Most tests therefore give install a
+configuration whose spool is already made (the fake interpreter makes none). A few tests run the
+real interpreter end to end.
 """
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hookagent import hookfiles
+from hookagent import hookfiles, inbox
+from hookagent.spool import Spool
 from testing import fakepython
 from testing.repos import (git, git_bare, git_commit, git_linked_worktree, git_push, git_work_tree, have_svn,
                            rev, run, svn, svn_checkout, svn_commit, svn_repository, svn_url, write_script)
 
 ROOT = Path(__file__).resolve().parent.parent
 ZERO = "0" * 40
+
+# Bugs of the hook these tests found (strict: a fix turns them into failures, so the mark goes).
+PATH_NOT_EXPORTED = pytest.mark.xfail(strict=True, reason=(
+    "hook-tmpl gives itself PATH=/usr/local/bin:/usr/bin:/bin when the environment has none, but no"
+    " longer exports it (nor HOOKAGENT_SVNLOOK): the Python it starts gets neither"))
+LOCALE_LEAKS = pytest.mark.xfail(strict=True, reason=(
+    "hook-tmpl sets LC_ALL=C for the whole script: when LC_ALL was exported, the Python it starts"
+    " and the chained <name>.hookagent-orig run with LC_ALL=C instead of the caller's locale"))
+PREPARE_FAILS_SILENTLY = pytest.mark.xfail(strict=True, reason=(
+    "hook-tmpl spool_ready treats any non-zero exit of the interpreter as 'prepare_spool printed its"
+    " line' (prepare_spool returns 1, as Python does on a crash): a broken interpreter loses the"
+    " commit without a word"))
+NO_PYYAML_CONFIG_CRASH = pytest.mark.xfail(strict=True, reason=(
+    "commands/install.py loads an existing --config without catching the ImportError of PyYAML"
+    " (hookagent.config imports yaml lazily, inside parse): `python3 installer.py --config FILE`"
+    " from a bare system ends in a traceback"))
 
 
 def hookagent(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -35,11 +60,78 @@ def install(path: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
+def installed(hooks: Path, *notes: str) -> str:
+    """install's output for a work tree: post-commit (with its note, if any), then post-rewrite."""
+    return f"installed post-commit in {hooks}{''.join(notes)}\ninstalled post-rewrite in {hooks}\n"
+
+
 @pytest.fixture
 def fake(tmp_path):
     """(interpreter path, log path)."""
     log = tmp_path / "ours.log"
     return fakepython.make(tmp_path / "bin" / "python", log), log
+
+
+@dataclass
+class Conf:
+    """A configuration file and the spool it names."""
+    path: Path
+    spool: Path
+
+    @property
+    def key(self) -> str:
+        return inbox.agent_key(str(self.path))
+
+    def records(self) -> dict[str, inbox.Record]:
+        """The inbox records, by name."""
+        folder = self.spool / "inbox"
+        if not folder.is_dir():
+            return {}
+        return {p.name: inbox.parse(p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+def make_conf(path: Path, spool: Path | None = None, *, made: bool = True, **data) -> Conf:
+    """Write a configuration naming its own spool (JSON is YAML); the spool is made unless
+    ``made`` is False (the hook has Python make it on its first record: the fake makes none)."""
+    spool = spool or path.parent / "spool"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"spool_dir": str(spool), **data}) + "\n")
+    if made:
+        Spool(str(spool))
+    return Conf(path, spool)
+
+
+@pytest.fixture
+def conf(tmp_path) -> Conf:
+    return make_conf(tmp_path / "conf.yaml")
+
+
+def the_git_record(conf: Conf, repo: Path, head: str = "ref: refs/heads/main") -> inbox.Record:
+    """The one inbox record there is: HEAD's raw commit, as post-commit wrote it in ``repo``."""
+    sha = rev(repo)
+    records = conf.records()
+    assert list(records) == [f"{conf.key}.git.{sha}"]
+    record = records[f"{conf.key}.git.{sha}"]
+    assert record.complete
+    assert record.headers == {"hook": "post-commit", "vcs": "git", "key": conf.key, "repo": str(repo), "head": head}
+    (obj,) = record.objects
+    assert obj.sha == sha and obj.verified()
+    return record
+
+
+def agent_argv(conf: Conf | None) -> list[str]:
+    return [*fakepython.AGENT, *(["--config", str(conf.path)] if conf else [])]
+
+
+def rendered(hook: Path) -> dict[str, str]:
+    """The values rendered into an installed hook, unquoted."""
+    text = hook.read_text(encoding="utf-8")
+    block = text.split("# --- rendered at install ---\n", 1)[1].split("# --- end of rendered values ---", 1)[0]
+    out = {}
+    for line in block.splitlines():
+        name, _, value = line.partition("=")
+        out[name] = (shlex.split(value) or [""])[0]
+    return out
 
 
 def after_dashes(call: dict) -> list[str]:
@@ -53,38 +145,78 @@ def mode(path: Path) -> int:
 
 # --- git work trees ----------------------------------------------------------------------------
 
-def test_work_tree_install_then_a_real_commit_fires_post_commit(tmp_path, fake):
+def test_work_tree_install_then_a_real_commit_fires_post_commit(tmp_path, fake, conf):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
-    cfg = tmp_path / "conf.yaml"
-    cfg.write_text("{}\n")
-    proc = install(repo, "--python", str(py), "--config", str(cfg))
+    proc = install(repo, "--python", str(py), "--config", str(conf.path))
     hooks = repo / ".git" / "hooks"
-    assert proc.stdout == f"installed post-commit in {hooks}\n"
-    assert mode(hooks / "post-commit") == 0o755 and not (hooks / "post-receive").exists()
+    assert proc.stdout == installed(hooks)
+    assert mode(hooks / "post-commit") == mode(hooks / "post-rewrite") == 0o755
+    assert not (hooks / "post-receive").exists()
 
     assert git_commit(repo, "Torpedoes [#42]").returncode == 0
-    calls = fakepython.hook_calls(log)
-    assert len(calls) == 1
-    assert calls[0]["argv"] == [*fakepython.PREFIX, "hook", "--config", str(cfg), "post-commit", "--"]
-    assert calls[0]["stdin"] == "" and calls[0]["cwd"] == str(repo)
+    the_git_record(conf, repo)                      # the raw commit, from the work tree it was made in
+    (call,) = fakepython.wait(log)
+    assert call["argv"] == agent_argv(conf)
+    assert call["stdin"] == "" and call["cwd"] == "/"   # detached: no stdin, no working directory held
+    assert fakepython.hook_started(log) == [call]     # the only Python: post-commit itself ran none
 
 
 @pytest.mark.parametrize("how", ["none", "env", "flag"])
 def test_config_baked_in_from_flag_or_env_else_left_to_the_default_lookup(tmp_path, fake, how):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
-    env = dict(os.environ)
+    xdg = tmp_path / "xdg"
+    default = make_conf(xdg / "hookagent" / "config.yaml", tmp_path / "default-spool")   # the default lookup's
+    given = make_conf(tmp_path / "rel" / "conf.yaml", tmp_path / "spool")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(xdg))
     args = ["--python", str(py)]
     if how == "env":
         env["HOOKAGENT_CONFIG"] = "rel/conf.yaml"          # relative: made absolute at install
     elif how == "flag":
         args += ["--config", "rel/conf.yaml"]
     install(repo, *args, cwd=tmp_path, env=env)
-    git_commit(repo)
-    (call,) = fakepython.hook_calls(log)
-    expected = [] if how == "none" else ["--config", str(tmp_path / "rel" / "conf.yaml")]
-    assert call["argv"] == [*fakepython.PREFIX, "hook", *expected, "post-commit", "--"]
+    assert rendered(repo / ".git" / "hooks" / "post-commit")["CFG"] == ("" if how == "none" else str(given.path))
+    git_commit(repo, "Baked [#1]", env=env)
+    (call,) = fakepython.wait(log)
+    assert call["argv"] == agent_argv(None if how == "none" else given)
+    used, unused = (default, given) if how == "none" else (given, default)
+    assert list(used.records()) == [f"{used.key}.git.{rev(repo)}"] and unused.records() == {}
+
+
+def test_a_config_not_written_yet_is_installed_with_the_defaults_until_it_is(tmp_path, monkeypatch):
+    from hookagent.config import Config
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))   # a non-root user's default spool
+    default_spool = Path(Config().spool_dir)
+    repo = git_work_tree(tmp_path / "work")
+    cfg = tmp_path / "later.yaml"
+    proc = install(repo, "--config", str(cfg))
+    assert f"config {cfg} does not exist yet" in proc.stderr
+    hooks = repo / ".git" / "hooks"
+    assert proc.stdout == installed(hooks)
+    for hook in ("post-commit", "post-rewrite"):
+        values = rendered(hooks / hook)
+        assert (values["CFG"], values["SPOOL"], values["KEY"], values["AUTOSTART"]) == (
+            str(cfg), str(default_spool), inbox.agent_key(str(cfg)), "yes")
+    if (default_spool / "inbox").exists():
+        pytest.skip(f"{default_spool} is in use: the hook would record there")
+
+    # The first record has Python make the default spool, which needs the configuration: one line.
+    proc = git_commit(repo, "Before the config [#26]", check=False)
+    assert proc.returncode == 0
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hookagent: post-commit: could not record the commit: ")
+    assert f"cannot read config {cfg}" in lines[0] and f"`hookagent backfill {repo}`" in lines[0]
+
+    # Written, naming another spool than the default the hook has: it says to install again.
+    make_conf(cfg, tmp_path / "spool", made=False)
+    proc = git_commit(repo, "After the config [#26]", check=False)
+    assert proc.returncode == 0
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hookagent: post-commit: could not record the commit: ")
+    assert (f"the configuration names spool_dir {tmp_path / 'spool'}, the hook was installed with"
+            f" {default_spool}; run hookagent install {repo} again") in lines[0]
+    assert not (default_spool / "inbox").exists() and not (tmp_path / "spool").exists()
 
 
 def test_install_from_inside_the_work_tree_defaults_to_the_current_folder(tmp_path, fake):
@@ -97,54 +229,85 @@ def test_install_from_inside_the_work_tree_defaults_to_the_current_folder(tmp_pa
 
 
 @pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
-def test_core_hooks_path_is_honoured(tmp_path, fake, absolute):
+def test_core_hooks_path_is_honoured(tmp_path, fake, conf, absolute):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
     where = tmp_path / "shared-hooks" if absolute else repo / ".githooks"
     git(repo, "config", "core.hooksPath", str(where) if absolute else ".githooks")
-    proc = install(repo / ".", "--python", str(py))
-    assert proc.stdout == f"installed post-commit in {where}\n"
-    assert hookfiles.is_ours(str(where / "post-commit"))
+    proc = install(repo / ".", "--python", str(py), "--config", str(conf.path))
+    assert proc.stdout == installed(where)
+    assert hookfiles.is_ours(str(where / "post-commit")) and hookfiles.is_ours(str(where / "post-rewrite"))
     assert not (repo / ".git" / "hooks" / "post-commit").exists()
-    git_commit(repo)
-    assert len(fakepython.hook_calls(log)) == 1
+    git_commit(repo, "Through core.hooksPath [#3]")
+    the_git_record(conf, repo)
+    assert len(fakepython.wait(log)) == 1
 
 
-def test_linked_worktree_installs_into_the_shared_hooks_and_fires_there(tmp_path, fake):
+def test_linked_worktree_installs_into_the_shared_hooks_and_fires_there(tmp_path, fake, conf):
     py, log = fake
     repo = git_work_tree(tmp_path / "main")
     linked = git_linked_worktree(repo, tmp_path / "linked")
-    proc = install(linked, "--python", str(py))
-    assert proc.stdout == f"installed post-commit in {repo / '.git' / 'hooks'}\n"
-    git_commit(linked, "in the linked worktree")
-    (call,) = fakepython.hook_calls(log)
-    assert call["cwd"] == str(linked)
+    proc = install(linked, "--python", str(py), "--config", str(conf.path))
+    assert proc.stdout == installed(repo / ".git" / "hooks")
+    git_commit(linked, "in the linked worktree [#4]")
+    # The linked worktree's own HEAD and branch, its commit read through the common git dir.
+    the_git_record(conf, linked, head="ref: refs/heads/linked")
+    assert len(fakepython.wait(log)) == 1
 
 
 def test_post_commit_never_reads_a_terminal_on_stdin(tmp_path, fake):
+    """No spool yet: the hook has Python make it (the fake makes none), its write then fails and it
+    has Python record the commit instead. The fake reads stdin to its end each time: given the
+    terminal, it would wait forever."""
     py, log = fake
+    conf = make_conf(tmp_path / "conf.yaml", made=False)
     repo = git_work_tree(tmp_path / "work")
-    install(repo, "--python", str(py))
+    git_commit(repo, "Made before the install [#5]")     # HEAD may reference a story
+    install(repo, "--python", str(py), "--config", str(conf.path))
     master, slave = os.openpty()
-    try:  # the fake reads stdin to its end: given the terminal, it would wait forever
+    try:
         proc = subprocess.run([str(repo / ".git" / "hooks" / "post-commit")], cwd=repo, stdin=slave,
                               capture_output=True, timeout=120)
     finally:
         os.close(slave)
         os.close(master)
-    assert proc.returncode == 0 and len(fakepython.hook_calls(log)) == 1
+    assert proc.returncode == 0 and proc.stderr == b""
+    (prepare,) = fakepython.prepare_calls(log)
+    assert prepare["argv"][3:] == ["post-commit", str(conf.path), str(conf.spool), str(repo)]
+    (fallback,) = fakepython.hook_calls(log)
+    assert fallback["argv"] == fakepython.hook_argv("post-commit", "git", conf.path)
+    assert prepare["stdin"] == fallback["stdin"] == ""
+    assert len(fakepython.hook_started(log)) == 2
 
 
-@pytest.mark.parametrize("env", [{}, {"PATH": ""}], ids=["no-PATH", "empty-PATH"])
-def test_the_hook_gives_our_command_a_usable_path_in_an_empty_environment(tmp_path, fake, env):
+@pytest.mark.parametrize("env", [pytest.param({}, id="no-PATH", marks=PATH_NOT_EXPORTED),
+                                 pytest.param({"PATH": ""}, id="empty-PATH")])
+def test_the_hook_gives_our_command_a_usable_path_in_an_empty_environment(tmp_path, fake, conf, env):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
-    install(repo, "--python", str(py))
+    git_commit(repo, "Made before the install [#7]")
+    install(repo, "--python", str(py), "--config", str(conf.path))
     proc = subprocess.run([str(repo / ".git" / "hooks" / "post-commit")], cwd=repo, env=env,
                           capture_output=True, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0 and proc.stderr == b""
-    (call,) = fakepython.hook_calls(log)
-    assert "/usr/bin" in call["env"]["PATH"].split(":") and "LC_ALL" not in call["env"]
+    the_git_record(conf, repo)                  # the hook found git on the PATH it gave itself
+    (call,) = fakepython.wait(log)              # and the agent it started gets that PATH too
+    assert "/usr/bin" in call["env"].get("PATH", "").split(":") and "LC_ALL" not in call["env"]
+
+
+@LOCALE_LEAKS
+def test_the_hook_leaves_the_callers_locale_to_our_command_and_to_a_chained_hook(tmp_path, fake, conf):
+    py, log = fake
+    repo = git_work_tree(tmp_path / "work")
+    theirs_env = tmp_path / "theirs.env"
+    write_script(repo / ".git" / "hooks" / "post-commit",
+                 f'#!/bin/sh\nprintf %s "${{LC_ALL-unset}}" >{shlex.quote(str(theirs_env))}\n')
+    install(repo, "--python", str(py), "--config", str(conf.path))
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    assert git_commit(repo, "Locale [#8]", env=env).returncode == 0
+    the_git_record(conf, repo)
+    (call,) = fakepython.wait(log)
+    assert (call["env"].get("LC_ALL"), theirs_env.read_text()) == ("C.UTF-8", "C.UTF-8")
 
 
 # --- bare repositories -------------------------------------------------------------------------
@@ -158,7 +321,7 @@ def test_bare_repository_gets_post_receive_and_a_real_push_gives_it_the_ref_line
     git(work, "tag", "v1")
     git_push(work, bare, "main", "v1")
     (call,) = fakepython.hook_calls(log)
-    assert call["argv"] == [*fakepython.PREFIX, "hook", "post-receive", "--"]
+    assert call["argv"] == fakepython.hook_argv("post-receive", "git")
     lines = sorted(call["stdin"].splitlines())
     assert lines == sorted([f"{ZERO} {rev(work)} refs/heads/main", f"{ZERO} {rev(work, 'v1')} refs/tags/v1"])
     assert call["stdin"].endswith("\n") and call["cwd"] == str(bare)
@@ -195,7 +358,7 @@ def test_foreign_post_receive_gets_the_same_stdin_and_its_exit_status_is_the_hoo
 
 # --- foreign hooks, idempotence, uninstall -----------------------------------------------------
 
-def test_foreign_post_commit_is_kept_chained_and_restored_byte_for_byte(tmp_path, fake):
+def test_foreign_post_commit_is_kept_chained_and_restored_byte_for_byte(tmp_path, fake, conf):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
     hooks = repo / ".git" / "hooks"
@@ -206,29 +369,33 @@ def test_foreign_post_commit_is_kept_chained_and_restored_byte_for_byte(tmp_path
         b" >>" + str(theirs_log).encode() + b"\nexit 7\n"), mode=0o750)
     original = theirs.read_bytes()
 
-    proc = install(repo, "--python", str(py))
-    assert proc.stdout == (f"installed post-commit in {hooks} (kept your existing hook as"
-                           " post-commit.hookagent-orig)\n")
+    proc = install(repo, "--python", str(py), "--config", str(conf.path))
+    assert proc.stdout == installed(hooks, " (kept your existing hook as post-commit.hookagent-orig)")
     kept = hooks / "post-commit.hookagent-orig"
     assert kept.read_bytes() == original and mode(kept) == 0o750
 
-    assert git_commit(repo).returncode == 0        # git ignores post-commit's status
-    assert len(fakepython.hook_calls(log)) == 1 and theirs_log.read_text() == "ARGV\nSTDIN "
+    assert git_commit(repo, "Chained [#10]").returncode == 0     # git ignores post-commit's status
+    the_git_record(conf, repo)
+    assert len(fakepython.wait(log)) == 1 and theirs_log.read_text() == "ARGV\nSTDIN "
 
+    # Run by hand with arguments and stdin: theirs gets both, whole; ours reads no stdin, and
+    # HEAD, recorded already, is not recorded again (nor another agent started).
     proc = subprocess.run([str(hooks / "post-commit"), "a", "b c"], cwd=repo, input=b"for them",
                           capture_output=True)
     assert proc.returncode == 7
     assert theirs_log.read_text() == "ARGV\nSTDIN ARGV <a> <b c>\nSTDIN for them"
-    ours = fakepython.hook_calls(log)[-1]
-    assert after_dashes(ours) == ["a", "b c"] and ours["stdin"] == ""
+    first = the_git_record(conf, repo)
+    assert len(fakepython.wait(log, settle=1.0)) == 1
 
     proc = hookagent("uninstall", str(repo))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"removed post-commit from {hooks} (put back your hook from post-commit.hookagent-orig)\n"
+    assert proc.stdout == (f"removed post-commit from {hooks} (put back your hook from post-commit.hookagent-orig)\n"
+                           f"removed post-rewrite from {hooks}\n")
     assert (hooks / "post-commit").read_bytes() == original and mode(hooks / "post-commit") == 0o750
     assert not kept.exists()
-    git_commit(repo)
-    assert len(fakepython.hook_calls(log)) == 2
+    git_commit(repo, "After the uninstall [#11]")
+    assert list(conf.records().values()) == [first]
+    assert len(fakepython.wait(log, settle=1.0)) == 1
     assert theirs_log.read_text().count("ARGV") == 3
 
 
@@ -241,15 +408,19 @@ def test_install_twice_is_idempotent_and_never_keeps_our_own_hook_as_foreign(tmp
     install(repo, "--python", str(py))
     proc = install(repo, "--python", str(py))
     assert proc.stdout == (f"post-commit in {hooks} is already installed and up to date"
-                           " (your post-commit.hookagent-orig still runs after it)\n")
-    proc = install(repo, "--python", str(py), "--config", str(tmp_path / "other.yaml"))
-    assert proc.stdout.startswith(f"updated post-commit in {hooks}")
+                           " (your post-commit.hookagent-orig still runs after it)\n"
+                           f"post-rewrite in {hooks} is already installed and up to date\n")
+    other = make_conf(tmp_path / "other.yaml")
+    proc = install(repo, "--python", str(py), "--config", str(other.path))
+    assert proc.stdout == (f"updated post-commit in {hooks} (your post-commit.hookagent-orig still runs after it)\n"
+                           f"updated post-rewrite in {hooks}\n")
     assert (hooks / "post-commit.hookagent-orig").read_bytes() == original
     assert sorted(p.name for p in hooks.iterdir() if p.name.startswith("post-commit")) == [
         "post-commit", "post-commit.hookagent-orig"]
-    git_commit(repo)
-    (ours,) = fakepython.hook_calls(log)
-    assert ours["argv"][4:6] == ["--config", str(tmp_path / "other.yaml")]
+    git_commit(repo, "Installed three times [#12]")
+    (ours,) = fakepython.wait(log)
+    assert ours["argv"] == agent_argv(other)
+    assert len(other.records()) == 1
     assert len(fakepython.calls(theirs_log)) == 1
 
 
@@ -278,61 +449,80 @@ def test_uninstall_without_our_hook_is_a_no_op_and_never_deletes_theirs(tmp_path
     assert (hooks / "post-commit").read_text() == "#!/bin/sh\nexit 0\n"
 
 
-def test_uninstall_removes_ours_when_nothing_was_there_before(tmp_path, fake):
+def test_uninstall_removes_ours_when_nothing_was_there_before(tmp_path, fake, conf):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
-    install(repo, "--python", str(py))
+    install(repo, "--python", str(py), "--config", str(conf.path))
     proc = hookagent("uninstall", str(repo))
-    assert proc.stdout == f"removed post-commit from {repo / '.git' / 'hooks'}\n"
-    git_commit(repo)
-    assert fakepython.hook_calls(log) == []
+    hooks = repo / ".git" / "hooks"
+    assert proc.stdout == f"removed post-commit from {hooks}\nremoved post-rewrite from {hooks}\n"
+    assert sorted(p.name for p in hooks.iterdir() if not p.name.endswith(".sample")) == []
+    git_commit(repo, "After the uninstall [#13]")
+    assert conf.records() == {}
+    assert fakepython.wait(log, 0, which=fakepython.hook_started, settle=1.0) == []
 
 
 # --- a missing or broken interpreter -----------------------------------------------------------
 
-def only_git_on_path(tmp_path: Path, extra: dict[str, Path] | None = None) -> dict[str, str]:
-    """An environment whose PATH holds git (and the given extra commands) and nothing else."""
-    bindir = tmp_path / "only-git"
-    bindir.mkdir(exist_ok=True)
-    (bindir / "git").symlink_to(shutil.which("git"))
-    for name, target in (extra or {}).items():
-        (bindir / name).symlink_to(target)
-    return dict(os.environ, PATH=str(bindir))
-
-
-def test_missing_interpreter_prints_one_line_and_the_commit_succeeds(tmp_path, fake):
+@pytest.mark.parametrize("spool", ["made", "not-made"])
+def test_missing_interpreter_prints_one_line_and_the_commit_succeeds(tmp_path, fake, spool):
     py, _ = fake
+    conf = make_conf(tmp_path / "conf.yaml", made=spool == "made")
     repo = git_work_tree(tmp_path / "work")
-    install(repo, "--python", str(py))
+    install(repo, "--python", str(py), "--config", str(conf.path))
     py.unlink()
-    proc = git_commit(repo, env=only_git_on_path(tmp_path), check=False)
+    proc = git_commit(repo, "Torpedoes [#15]", check=False)
     assert proc.returncode == 0
-    assert proc.stderr.decode() == f"hookagent: interpreter {py} missing; reinstall with hookagent install {repo}\n"
-    assert git(repo, "log", "-1", "--format=%s").stdout.decode().strip() == "change"
+    if spool == "made":       # recorded by sh alone; only the delivery needs the interpreter
+        assert proc.stderr.decode() == (f"hookagent: post-commit: recorded, but interpreter {py} is missing to"
+                                        f" deliver it; reinstall with hookagent install {repo}\n")
+    else:                     # nothing can make the spool
+        assert proc.stderr.decode() == (
+            f"hookagent: post-commit: could not record the commit (no spool at {conf.spool}, and interpreter"
+            f" {py} missing to make it; reinstall with hookagent install {repo}); the commit itself is fine;"
+            f" once fixed, `hookagent backfill {repo}` sends what was missed\n")
+        assert not conf.spool.exists()
+    assert git(repo, "log", "-1", "--format=%s").stdout.decode().strip() == "Torpedoes [#15]"
 
 
-def test_missing_interpreter_falls_back_to_hookagent_on_path(tmp_path, fake):
+def test_missing_interpreter_still_leaves_a_record_the_agent_queues(tmp_path, fake, conf):
+    """The commit does not wait for an interpreter: sh records it, and an agent run later (with a
+    working interpreter) queues it."""
+    from hookagent import config as config_mod
+    from hookagent.agent.ingest import Inbox
     py, _ = fake
     repo = git_work_tree(tmp_path / "work")
-    install(repo, "--python", str(py))
+    install(repo, "--python", str(py), "--config", str(conf.path))
     py.unlink()
-    log = tmp_path / "onpath.log"
-    onpath = fakepython.make(tmp_path / "elsewhere" / "hookagent", log)
-    proc = git_commit(repo, env=only_git_on_path(tmp_path, {"hookagent": onpath}), check=False)
-    assert proc.returncode == 0 and proc.stderr == b""
-    (call,) = fakepython.calls(log)
-    assert call["argv"] == ["hook", "post-commit", "--"]
+    git_commit(repo, "Recorded without Python [#16]", check=False)
+    the_git_record(conf, repo)
+    got = Inbox(config_mod.load(str(conf.path)), Spool(str(conf.spool))).ingest()
+    assert (got.records, got.queued, got.errors) == (1, 1, [])
+    assert conf.records() == {}
 
 
-def test_an_interpreter_that_cannot_run_hookagent_gives_one_hint_and_exit_0(tmp_path):
-    repo = git_work_tree(tmp_path / "work")
+@pytest.mark.parametrize("where", [pytest.param("first-record", marks=PREPARE_FAILS_SILENTLY), "post-receive"])
+def test_an_interpreter_that_cannot_run_hookagent_gives_one_hint_and_exit_0(tmp_path, where):
     broken = fakepython.make(tmp_path / "bin" / "python", tmp_path / "log", status=1)
-    install(repo, "--python", str(broken))
-    proc = subprocess.run([str(repo / ".git" / "hooks" / "post-commit")], cwd=repo, capture_output=True,
-                          stdin=subprocess.DEVNULL)
+    if where == "first-record":     # the hook has the interpreter make the spool
+        conf = make_conf(tmp_path / "conf.yaml", made=False)
+        repo = git_work_tree(tmp_path / "work")
+        git_commit(repo, "Made before the install [#17]")
+        install(repo, "--python", str(broken), "--config", str(conf.path))
+        hook = "post-commit"
+        proc = subprocess.run([str(repo / ".git" / "hooks" / hook)], cwd=repo, capture_output=True,
+                              stdin=subprocess.DEVNULL)
+    else:                           # the hook runs `hookagent hook post-receive`
+        repo = git_bare(tmp_path / "central.git")
+        install(repo, "--python", str(broken))
+        hook = "post-receive"
+        proc = subprocess.run([str(repo / "hooks" / hook)], cwd=repo, capture_output=True,
+                              input=f"{ZERO} {'1' * 40} refs/heads/main\n".encode())
     assert proc.returncode == 0
-    assert proc.stderr.decode() == (f"hookagent: {broken} could not run hookagent (exit 1); reinstall with"
-                                    f" hookagent install {repo}\n")
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and proc.stderr.decode().endswith("\n"), proc.stderr
+    assert lines[0].startswith(f"hookagent: {hook}: ") and f"{broken} could not run hookagent (exit 1)" in lines[0]
+    assert lines[0].endswith(f"reinstall with hookagent install {repo}")
 
 
 # --- what PATH must be, and --hooks --------------------------------------------------------------
@@ -354,9 +544,10 @@ def test_hooks_flag_is_checked_against_the_repository_kind(tmp_path, fake):
     py, _ = fake
     repo = git_work_tree(tmp_path / "work")
     proc = hookagent("install", str(repo), "--python", str(py), "--hooks", "post-revprop-change")
-    assert proc.returncode == 2 and "a git repository takes post-commit and/or post-receive" in proc.stderr
+    assert proc.returncode == 2
+    assert "a git repository takes post-commit and/or post-rewrite and/or post-receive" in proc.stderr
     proc = install(repo, "--python", str(py), "--hooks", "post-commit,post-receive")
-    assert proc.stdout.count("installed ") == 2
+    assert proc.stdout.count("installed ") == 2 and "post-rewrite" not in proc.stdout
     proc = hookagent("uninstall", str(repo))
     assert proc.stdout.count("removed ") == 2
 
@@ -367,10 +558,10 @@ needs_svn = pytest.mark.skipif(not have_svn(), reason="svn, svnadmin and svnlook
 
 
 @needs_svn
-def test_svn_commit_over_file_url_fires_post_commit_in_an_empty_environment(tmp_path, fake):
+def test_svn_commit_over_file_url_fires_post_commit_in_an_empty_environment(tmp_path, fake, conf):
     py, log = fake
     repos = svn_repository(tmp_path / "svnrepo")
-    proc = install(repos, "--python", str(py), "--hooks", "post-commit,post-revprop-change")
+    proc = install(repos, "--python", str(py), "--config", str(conf.path), "--hooks", "post-commit,post-revprop-change")
     lines = proc.stdout.splitlines()
     assert lines[:2] == [f"installed post-commit in {repos / 'hooks'}",
                          f"installed post-revprop-change in {repos / 'hooks'}"]
@@ -379,53 +570,104 @@ def test_svn_commit_over_file_url_fires_post_commit_in_an_empty_environment(tmp_
     confdir = tmp_path / "svnconf"
     wc = svn_checkout(repos, tmp_path / "wc", confdir)
     svn_commit(wc, "Shields up [#7]", confdir)
-    (call,) = fakepython.hook_calls(log)
-    args = after_dashes(call)
-    assert call["argv"][:5] == [*fakepython.PREFIX, "hook", "post-commit"]
-    assert os.path.realpath(args[0]) == os.path.realpath(repos) and args[1] == "1"
-    env = call["env"]
-    assert "HOME" not in env and "GIT_CONFIG_GLOBAL" not in env   # svn empties the environment
-    assert "/usr/bin" in env["PATH"].split(":") and env["LC_ALL"] == "C.UTF-8"   # the shell's or ours
-    assert env["HOOKAGENT_SVNLOOK"] == os.path.abspath(shutil.which("svnlook"))
+    # The revision number, recorded by sh (svnlook, found with svn's empty environment, said the
+    # log may hold a reference); the agent reads the revision itself.
+    name = f"{conf.key}.svn.{inbox.repo_key(str(repos))}.1"
+    record = conf.records()[name]
+    assert list(conf.records()) == [name] and record.complete and record.objects == []
+    assert os.path.realpath(record.repo) == os.path.realpath(repos)
+    assert record.headers == {"hook": "post-commit", "vcs": "svn", "key": conf.key, "repo": record.repo,
+                              "revision": "1"}
+    (agent,) = fakepython.wait(log)
+    assert agent["argv"] == agent_argv(conf) and agent["stdin"] == ""
+    assert "HOME" not in agent["env"] and "GIT_CONFIG_GLOBAL" not in agent["env"]   # svn empties the environment
 
     write_script(repos / "hooks" / "pre-revprop-change",
                  '#!/bin/sh\n[ "$4" = svn:log ] && exit 0\necho "only svn:log" >&2\nexit 1\n')
     svn("propset", "-q", "--revprop", "-r", "1", "svn:log", "Shields up [#7 #8]", svn_url(repos),
         config_dir=confdir)
     call = fakepython.hook_calls(log)[-1]
-    assert call["argv"][4] == "post-revprop-change"
-    assert after_dashes(call)[1:] == ["1", os.environ.get("USER") or after_dashes(call)[2], "svn:log", "M"]
+    args = after_dashes(call)
+    assert call["argv"] == fakepython.hook_argv("post-revprop-change", "svn", conf.path, *args)
+    assert os.path.realpath(args[0]) == os.path.realpath(repos)
+    assert args[1:] == ["1", os.environ.get("USER") or args[2], "svn:log", "M"]
     assert call["stdin"] == "Shields up [#7]"
+    assert "HOME" not in call["env"]
+    assert len(fakepython.wait(log, 2, which=fakepython.hook_started)) == 2   # no agent for a log edit here
 
 
 @needs_svn
-def test_svn_uninstall_restores_a_foreign_post_commit(tmp_path, fake):
+@PATH_NOT_EXPORTED
+def test_svn_hooks_give_our_command_a_path_and_the_svnlook_found_at_install(tmp_path, fake, conf):
+    """svn runs hooks with an empty environment: the Python the hook starts (the agent after a
+    commit, `hook post-revprop-change` for a log edit) gets a PATH and the svnlook install found."""
+    py, log = fake
+    repos = svn_repository(tmp_path / "svnrepo")
+    install(repos, "--python", str(py), "--config", str(conf.path), "--hooks", "post-commit,post-revprop-change")
+    write_script(repos / "hooks" / "pre-revprop-change", "#!/bin/sh\nexit 0\n")
+    confdir = tmp_path / "svnconf"
+    wc = svn_checkout(repos, tmp_path / "wc", confdir)
+    svn_commit(wc, "Shields up [#7]", confdir)
+    (agent,) = fakepython.wait(log)
+    svn("propset", "-q", "--revprop", "-r", "1", "svn:log", "Shields up [#7 #8]", svn_url(repos),
+        config_dir=confdir)
+    (edit,) = fakepython.hook_calls(log)
+    svnlook = os.path.abspath(shutil.which("svnlook"))
+    for call in (agent, edit):
+        assert "/usr/bin" in call["env"].get("PATH", "").split(":")
+        assert call["env"].get("HOOKAGENT_SVNLOOK") == svnlook
+
+
+@needs_svn
+def test_svn_uninstall_restores_a_foreign_post_commit(tmp_path, fake, conf):
     py, log = fake
     repos = svn_repository(tmp_path / "svnrepo")
     theirs_log = tmp_path / "theirs.log"
     original = fakepython.make(repos / "hooks" / "post-commit", theirs_log).read_bytes()
-    install(repos, "--python", str(py))
+    install(repos, "--python", str(py), "--config", str(conf.path))
     confdir = tmp_path / "svnconf"
     wc = svn_checkout(repos, tmp_path / "wc", confdir)
-    svn_commit(wc, "one", confdir)
-    assert len(fakepython.hook_calls(log)) == 1 and len(fakepython.calls(theirs_log)) == 1
-    assert after_dashes(fakepython.hook_calls(log)[0])[:2] == fakepython.calls(theirs_log)[0]["argv"][:2]
+    svn_commit(wc, "one [#21]", confdir)
+    (them,) = fakepython.calls(theirs_log)
+    (record,) = conf.records().values()
+    assert [record.repo, record.headers["revision"]] == them["argv"][:2]    # ours had the same REPOS REV
+    assert len(fakepython.wait(log)) == 1
     hookagent("uninstall", str(repos))
     assert (repos / "hooks" / "post-commit").read_bytes() == original
 
 
 # --- the real interpreter, installer.py, rendered examples -------------------------------------
 
-def test_installer_py_works_from_the_checkout_alone(tmp_path, fake):
-    py, log = fake
+def test_installer_py_works_from_the_checkout_alone(tmp_path):
+    """-I -S: no site-packages, no script folder on sys.path (no PyYAML either): only installer.py's
+    own insertion finds hookagent, and the interpreter the hook will run reads the configuration
+    (here the default lookup's) for the values baked into the hook."""
     repo = git_work_tree(tmp_path / "work")
-    # -I -S: no site-packages, no script folder on sys.path; only installer.py's own insertion finds us.
-    proc = subprocess.run([sys.executable, "-I", "-S", str(ROOT / "installer.py"), str(repo), "--python", str(py)],
-                          cwd=tmp_path, capture_output=True, text=True)
+    xdg = tmp_path / "xdg"
+    conf = make_conf(xdg / "hookagent" / "config.yaml", tmp_path / "spool", made=False, agent={"autostart": False})
+    env = dict(os.environ, XDG_CONFIG_HOME=str(xdg))
+    proc = subprocess.run([sys.executable, "-I", "-S", str(ROOT / "installer.py"), str(repo), "--python",
+                           sys.executable], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"installed post-commit in {repo / '.git' / 'hooks'}\n"
-    git_commit(repo)
-    assert len(fakepython.hook_calls(log)) == 1
+    hooks = repo / ".git" / "hooks"
+    assert proc.stdout == installed(hooks)
+    values = rendered(hooks / "post-commit")
+    assert (values["CFG"], values["SPOOL"], values["KEY"], values["AUTOSTART"]) == ("", str(conf.spool), conf.key, "no")
+    proc = git_commit(repo, "Installed from the checkout [#22]", env=env)
+    assert proc.stderr == b""
+    the_git_record(conf, repo)
+
+
+@NO_PYYAML_CONFIG_CRASH
+def test_installer_py_without_pyyaml_takes_an_existing_config(tmp_path):
+    repo = git_work_tree(tmp_path / "work")
+    conf = make_conf(tmp_path / "conf.yaml", made=False, agent={"autostart": False})
+    proc = subprocess.run([sys.executable, "-I", "-S", str(ROOT / "installer.py"), str(repo), "--python",
+                           sys.executable, "--config", str(conf.path)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    values = rendered(repo / ".git" / "hooks" / "post-commit")
+    assert (values["CFG"], values["SPOOL"], values["KEY"], values["AUTOSTART"]) == (
+        str(conf.path), str(conf.spool), conf.key, "no")
 
 
 def test_real_interpreter_is_baked_in_and_the_work_tree_cannot_shadow_hookagent(tmp_path):
@@ -441,8 +683,12 @@ def test_real_interpreter_is_baked_in_and_the_work_tree_cannot_shadow_hookagent(
     install(repo, "--config", str(site.config_path))
     text = (repo / ".git" / "hooks" / "post-commit").read_text()
     assert f"\nPY={sys.executable}\n" in text
-    proc = git_commit(repo, "no story")
-    assert proc.returncode == 0 and b"could not run hookagent" not in proc.stderr
+    # The first record: the hook has the real interpreter make the spool, run in the work tree.
+    assert not Path(site.data["spool_dir"]).exists()
+    proc = git_commit(repo, "Shadow [#23]")
+    assert proc.returncode == 0 and proc.stderr == b""
+    assert os.listdir(Path(site.data["spool_dir"]) / "inbox") == [
+        f"{inbox.agent_key(str(site.config_path))}.git.{rev(repo)}"]
     assert not marker.exists()
 
 
@@ -463,11 +709,12 @@ def test_render_quotes_every_value_for_sh(tmp_path, fake):
     odd.mkdir()
     odd_py = fakepython.make(odd / "py thon", log)
     repo = git_work_tree(odd / "work tree")
-    cfg = odd / "c;fg $(touch pwned).yaml"
-    install(repo, "--python", str(odd_py), "--config", str(cfg))
-    git_commit(repo)
-    (call,) = fakepython.hook_calls(log)
-    assert call["argv"][4:6] == ["--config", str(cfg)]
+    conf = make_conf(odd / "c;fg $(touch pwned).yaml", odd / "spool \"$(touch pwned)\" 'x' `y`")
+    install(repo, "--python", str(odd_py), "--config", str(conf.path))
+    git_commit(repo, "Odd paths [#25]")
+    the_git_record(conf, repo)                 # SPOOL, KEY and the work tree's path came through whole
+    (call,) = fakepython.wait(log)
+    assert call["argv"] == agent_argv(conf)
     assert not list(tmp_path.rglob("pwned"))
 
 
