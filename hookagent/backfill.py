@@ -153,6 +153,12 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
 
+    def end_line(self) -> None:
+        """Leave the progress line, so that a message can follow on a line of its own."""
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
 
 def _clock(seconds: float) -> str:
     s = int(seconds + 0.5)

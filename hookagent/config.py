@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from hookagent.errors import ConfigError
+from hookagent.errors import ConfigError, warn
 from hookagent.paths import default_config_paths, default_spool_dir, find_config  # noqa: F401
 
 API_CHOICES = ("v3", "v5", "github-push", "stdout")
@@ -120,10 +119,6 @@ class Config:
                 raise ConfigError(f"tracker.token_file: {t.token_file} is empty; put the API token in it")
             return value
         return t.token
-
-
-def warn(message: str) -> None:
-    print(f"hookagent: warning: {message}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- loading
