@@ -5,7 +5,6 @@ made by :mod:`hookagent.hookconf`.
 """
 from __future__ import annotations
 
-import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -13,9 +12,8 @@ from typing import Any
 
 from hookagent.errors import ConfigError, warn
 from hookagent.paths import default_config_paths, default_spool_dir, find_config  # noqa: F401
+from hookagent.sinks import API_CHOICES, GITHUB_FORMATS
 
-API_CHOICES = ("v3", "v5", "github-push", "stdout")
-GITHUB_FORMATS = ("form", "json")
 GITHUB_MAX_COMMITS = 2048   # what GitHub itself puts in one push event at most
 
 
@@ -271,7 +269,3 @@ def _check(data: dict, schema: dict, prefix: str) -> dict:
         else:
             out[key] = value
     return out
-
-
-def dumps_hook_view(cfg: Config) -> str:
-    return json.dumps(cfg.hook_view(), sort_keys=True)

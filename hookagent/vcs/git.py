@@ -1,4 +1,4 @@
-"""Turn git objects into Commits, by streaming git's own output (no GitPython on this path).
+"""Turn git objects into Commits, by streaming git's own output.
 
 Messages are decoded with the commit's declared ``encoding`` header (git's default is UTF-8),
 falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can stop a hook.
