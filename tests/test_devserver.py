@@ -410,7 +410,8 @@ def test_cli_port_in_use_says_what_to_do(capsys):
 
 
 @pytest.mark.parametrize("args", [["--stories", "a,b"], ["--chaos", "2"], ["--chaos", "nan"],
-                                  ["--delay", "-1"], ["--delay", "soon"], ["--port", "70000"]])
+                                  ["--delay", "-1"], ["--delay", "nan"], ["--delay", "inf"],
+                                  ["--delay", "soon"], ["--port", "70000"]])
 def test_cli_rejects_bad_flags(args, capsys):
     with pytest.raises(SystemExit) as info:
         main(["devserver", *args])

@@ -56,11 +56,8 @@ def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
         from hookagent.sinks.github_push import GithubPushSink
         return GithubPushSink(url, token, timeout=timeout, verify=verify,
                               format=github_format, max_commits=max_commits_per_request)
-    if api == "v3":
-        from hookagent.sinks.tracker_v3 import TrackerV3Sink
-        return TrackerV3Sink(url, token, timeout=timeout, verify=verify)
-    from hookagent.sinks.tracker_v5 import TrackerV5Sink
-    return TrackerV5Sink(url, token, timeout=timeout, verify=verify)
+    from hookagent.sinks.tracker import TrackerSink
+    return TrackerSink(api, url, token, timeout=timeout, verify=verify)
 
 
 def _check_http_settings(url: str, token: str | None, timeout: float, verify: bool | str) -> None:

@@ -32,7 +32,7 @@ _RETRY_STATUSES = frozenset({408, 425, 429})
 
 class HttpSink:
     """Base of the HTTP sinks: subclasses set ``name``, ``path``, ``content_type``, ``accept``
-    and implement ``render``."""
+    (on the class, or on the instance before ``HttpSink.__init__``) and implement ``render``."""
 
     name = "http"
     path = "/"
