@@ -1,7 +1,7 @@
 """The domain objects shared by hooks, spool, agent and sinks.
 
-Plain classes, not dataclasses: this module is on the hook path, where every millisecond of
-import time is added to each commit (``dataclasses`` alone costs several).
+Plain classes, not dataclasses: this module is on the hook path, where every import is paid
+again by each commit, and ``dataclasses`` pulls in more than this module itself.
 """
 from __future__ import annotations
 

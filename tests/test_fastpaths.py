@@ -1,9 +1,10 @@
 """The hook path's light replacements, each checked against the library it stands in for.
 
-The post-commit hook avoids ``re``, ``json``, ``fnmatch``, ``argparse`` and ``subprocess`` (about
-20 ms per commit together, see benchmarks/bench_commit.py). Each replacement must give the same
-answers as the real thing: refscan vs refs.parse, jsonenc vs json.dumps, globmatch vs
-fnmatch.fnmatchcase, gitobj vs git itself. And the hook, run for real, must not import them.
+The post-commit hook avoids ``re``, ``json``, ``fnmatch``, ``argparse`` and ``subprocess``: each
+commit would pay for importing them (benchmarks/bench_commit.py measures the hook). Each
+replacement must give the same answers as the real thing: refscan vs refs.parse, jsonenc vs
+json.dumps, globmatch vs fnmatch.fnmatchcase, gitobj vs git itself. And the hook, run for real,
+must not import them.
 """
 from __future__ import annotations
 
