@@ -153,6 +153,12 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
 
+    def end_line(self) -> None:
+        """Leave the progress line, so that a message can follow on a line of its own."""
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
 
 def _clock(seconds: float) -> str:
     s = int(seconds + 0.5)
@@ -235,7 +241,7 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             summary.referencing += 1
             stories.update(r.id for r in found)
             if dry_run:
-                if jsonl:   # json.dumps(record, ensure_ascii=False), spelled out: 2.5x faster
+                if jsonl:   # json.dumps(record, ensure_ascii=False), spelled out: this runs per commit
                     url = commit.url
                     line = ('{"commit_id": ' + enc(commit.commit_id) + ', "author": ' + enc(commit.author)
                             + ', "date": ' + enc(commit.date) + ', "message": ' + enc(commit.message)

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from hookagent.errors import ConfigError
+from hookagent.errors import ConfigError, warn
 from hookagent.paths import default_config_paths, default_spool_dir, find_config  # noqa: F401
+from hookagent.sinks import API_CHOICES, GITHUB_FORMATS
 
-API_CHOICES = ("v3", "v5", "github-push", "stdout")
-GITHUB_FORMATS = ("form", "json")
 GITHUB_MAX_COMMITS = 2048   # what GitHub itself puts in one push event at most
 
 
@@ -109,10 +107,6 @@ class Config:
                 raise ConfigError(f"tracker.token_file: {t.token_file} is empty; put the API token in it")
             return value
         return t.token
-
-
-def warn(message: str) -> None:
-    print(f"hookagent: warning: {message}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- loading

@@ -7,6 +7,7 @@ import sys
 
 from hookagent import config as config_mod
 from hookagent.config import Config
+from hookagent.errors import warn
 from hookagent.ledger import Ledger
 from hookagent.spool import Spool, open_log
 
@@ -56,8 +57,7 @@ def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False
         handler.setFormatter(fmt)
         root.addHandler(handler)
     except OSError as exc:
-        print(f"hookagent: warning: cannot write log {cfg.log_file} ({exc.strerror}); logging to stderr",
-              file=sys.stderr)
+        warn(f"cannot write log {cfg.log_file} ({exc.strerror}); logging to stderr")
         to_stderr = True
     if to_stderr or verbose:
         h = logging.StreamHandler(sys.stderr)

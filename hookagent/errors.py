@@ -1,9 +1,27 @@
-"""The errors hookagent raises on purpose. Every message ends with what to do next."""
+"""The errors hookagent raises on purpose, and the one way to warn. Every message ends with what
+to do next.
+
+:func:`hookagent.main.main` owns the exit codes: a :class:`HookagentError` is printed as one line
+``hookagent: <message>`` and exits with its ``exit_code`` (2, or 130 for :class:`Interrupted`);
+anything else is a bug, reported in one line naming the crash log that holds the traceback.
+"""
 from __future__ import annotations
+
+import sys
 
 
 class HookagentError(Exception):
     """Base of every error we raise on purpose; `main` prints it as one line and exits 2."""
+
+    exit_code = 2
+
+
+class Interrupted(HookagentError):
+    """Stopped on request (Ctrl-C, SIGTERM) after leaving things consistent; exit 130.
+
+    The message says what was kept and how to go on."""
+
+    exit_code = 130
 
 
 class ConfigError(HookagentError):
@@ -43,3 +61,8 @@ class DeliveryError(HookagentError):
         self.retry_after = retry_after
         self.status = status
         self.body = body
+
+
+def warn(message: str) -> None:
+    """A problem that does not stop the command: one line on stderr, ``hookagent: warning: ...``."""
+    print(f"hookagent: warning: {message}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Hook files: find where hooks go, render ours from the template, install and uninstall them.
 
-pre-commit's install side: the hook is a small shell script rendered with
+pre-commit's install side is the model: the hook is a small shell script rendered with
 absolute paths; a hook that was already there is moved aside to ``<name>.hookagent-orig`` and
 still runs after ours (same argv, same stdin); an id line tells our files from anyone else's, so
 install is idempotent and uninstall never deletes a hook that is not ours.

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from hookagent.devserver import FAULTS, V3_PATH, V5_PATH, DevServer
+from hookagent.main import main
 
 TOKEN = "s3cret-dev-token"
 
@@ -397,20 +398,21 @@ def test_cli_sigint_also_exits_0():
     assert proc.returncode == 0
 
 
-def test_cli_port_in_use_says_what_to_do():
+def test_cli_port_in_use_says_what_to_do(capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "hookagent", "devserver", "--port", str(port)],
-                              capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
-    assert "--port" in proc.stderr and str(port) in proc.stderr
+        assert main(["devserver", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hookagent: cannot listen on") and err.count("\n") == 1
+    assert "--port" in err and str(port) in err
 
 
-@pytest.mark.parametrize("args", [["--stories", "a,b"], ["--chaos", "2"], ["--delay", "-1"],
-                                  ["--port", "70000"]])
-def test_cli_rejects_bad_flags(args):
-    proc = subprocess.run([sys.executable, "-m", "hookagent", "devserver", *args],
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2 and "expected" in proc.stderr
+@pytest.mark.parametrize("args", [["--stories", "a,b"], ["--chaos", "2"], ["--chaos", "nan"],
+                                  ["--delay", "-1"], ["--delay", "nan"], ["--delay", "inf"],
+                                  ["--delay", "soon"], ["--port", "70000"]])
+def test_cli_rejects_bad_flags(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["devserver", *args])
+    assert info.value.code == 2 and "expected" in capsys.readouterr().err

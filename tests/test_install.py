@@ -54,6 +54,14 @@ def hookagent(*args: str, cwd: Path | None = None, env: dict | None = None) -> s
                           text=True, stdin=subprocess.DEVNULL)
 
 
+def in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `hookagent ARGS` run in this process."""
+    from hookagent.main import main
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 def install(path: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     proc = hookagent("install", str(path), *args, **kw)
     assert proc.returncode == 0, proc.stderr
@@ -424,15 +432,15 @@ def test_install_twice_is_idempotent_and_never_keeps_our_own_hook_as_foreign(tmp
     assert len(fakepython.calls(theirs_log)) == 1
 
 
-def test_a_foreign_hook_with_a_kept_original_already_there_is_refused_untouched(tmp_path, fake):
+def test_a_foreign_hook_with_a_kept_original_already_there_is_refused_untouched(tmp_path, fake, capsys):
     py, _ = fake
     repo = git_work_tree(tmp_path / "work")
     hooks = repo / ".git" / "hooks"
     write_script(hooks / "post-commit", "#!/bin/sh\necho new\n")
     write_script(hooks / "post-commit.hookagent-orig", "#!/bin/sh\necho old\n")
-    proc = hookagent("install", str(repo), "--python", str(py))
-    assert proc.returncode == 2
-    assert "already exists; move one of them out of the way" in proc.stderr
+    status, _, err = in_process(capsys, "install", str(repo), "--python", str(py))
+    assert status == 2
+    assert "already exists; move one of them out of the way" in err
     assert (hooks / "post-commit").read_text() == "#!/bin/sh\necho new\n"
     assert (hooks / "post-commit.hookagent-orig").read_text() == "#!/bin/sh\necho old\n"
 
@@ -528,16 +536,16 @@ def test_an_interpreter_that_cannot_run_hookagent_gives_one_hint_and_exit_0(tmp_
 # --- what PATH must be, and --hooks --------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["plain", "missing", "svn-wc-like"])
-def test_anything_else_is_refused_with_what_path_must_be(tmp_path, kind):
+def test_anything_else_is_refused_with_what_path_must_be(tmp_path, kind, capsys):
     target = tmp_path / "thing"
     if kind != "missing":
         target.mkdir()
     if kind == "svn-wc-like":
         (target / ".svn").mkdir()
-    proc = hookagent("install", str(target))
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("hookagent: ") and len(proc.stderr.splitlines()) == 1
-    assert "PATH must be a git work tree (or linked worktree), a bare git repository, or an svn" in proc.stderr
+    status, _, err = in_process(capsys, "install", str(target))
+    assert status == 2
+    assert err.startswith("hookagent: ") and len(err.splitlines()) == 1
+    assert "PATH must be a git work tree (or linked worktree), a bare git repository, or an svn" in err
 
 
 def test_hooks_flag_is_checked_against_the_repository_kind(tmp_path, fake):
@@ -735,10 +743,10 @@ def test_installer_py_run_by_a_python_without_hookagent_bakes_in_one_that_has_it
     assert subprocess.run([baked, "-I", "-c", "import hookagent"]).returncode == 0
 
 
-def test_install_refuses_a_config_that_does_not_load(tmp_path):
+def test_install_refuses_a_config_that_does_not_load(tmp_path, capsys):
     repo = git_work_tree(tmp_path / "work")
     bad = tmp_path / "bad.yaml"
     bad.write_text("tracker: {api: v9}\n")
-    proc = hookagent("install", str(repo), "--config", str(bad))
-    assert proc.returncode == 2 and "tracker.api" in proc.stderr
+    status, _, err = in_process(capsys, "install", str(repo), "--config", str(bad))
+    assert status == 2 and "tracker.api" in err
     assert not (repo / ".git" / "hooks" / "post-commit").exists()

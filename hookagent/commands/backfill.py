@@ -6,13 +6,20 @@ what was queued or sent), never repeating what the live hooks already sent.
 Output: a dry run prints its commits on stdout (JSON lines or text, UTF-8) and nothing else;
 progress (on a terminal only) and the summary line go to stderr. Exit status: 0 done, 2 on a
 configuration, spool or repository error, 130 when interrupted (Ctrl-C or SIGTERM: the batch in
-hand is finished first; run the same command again to go on).
+hand is finished first; run the same command again to go on). Errors are raised, and printed by
+:func:`hookagent.main.main`.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+
+from hookagent.commands import add_config_option
+
+INTERRUPTED = ("backfill interrupted; what was enqueued stays enqueued: run the same command again to"
+               " go on (nothing is enqueued twice)")
+NOT_A_REPOSITORY = "pass a git work tree, a bare git repository, an svn repository or an svn URL"
 
 
 class _Intermixed(argparse.ArgumentParser):
@@ -46,12 +53,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="dry-run output format")
     p.add_argument("--with-state", action="store_true",
                    help="keep state keywords (fixes, finishes, delivers): historical commits may then move stories")
-    p.add_argument("--config", help="configuration file")
+    add_config_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from hookagent import backfill, context
-    from hookagent.errors import VcsError
+    from hookagent.errors import HookagentError, Interrupted, VcsError
     from hookagent.vcs import svn as vsvn
 
     cfg = context.load_config(args.config)
@@ -61,22 +68,18 @@ def run(args: argparse.Namespace) -> int:
     counter = None
     if is_svn:
         if args.since or args.until:
-            print("hookagent: backfill: --since/--until apply to git; for svn use -r {DATE}:{DATE}", file=sys.stderr)
-            return 2
+            raise HookagentError("backfill: --since/--until apply to git; for svn use -r {DATE}:{DATE}")
         commits = backfill.svn_commits(target, args.svn_range, args.author, rules, cfg.svn_commit_id)
         total = None
     else:
         from hookagent.vcs import git as vgit
         if not os.path.isdir(target):
-            print(f"hookagent: backfill: {target}: no such folder; pass a git work tree, a bare git"
-                  " repository, an svn repository or an svn URL", file=sys.stderr)
-            return 2
+            raise VcsError(f"backfill: {target}: no such folder; {NOT_A_REPOSITORY}")
         try:
             repo = vgit.toplevel(os.path.abspath(target))
         except VcsError:
-            print(f"hookagent: backfill: {target} is neither a git nor an svn repository; pass a git work"
-                  " tree, a bare git repository, an svn repository or an svn URL", file=sys.stderr)
-            return 2
+            raise VcsError(f"backfill: {target} is neither a git nor an svn repository;"
+                           f" {NOT_A_REPOSITORY}") from None
         revspecs = (["--all"] if args.all else []) + list(args.revspec)
         if not revspecs and not _has_head(vgit, repo):
             print(f"hookagent: backfill: {target} has no commits yet (HEAD names none): nothing to send",
@@ -103,16 +106,14 @@ def run(args: argparse.Namespace) -> int:
                                destination=cfg.tracker.destination, fmt=args.format, stop=stop)
         out.flush()
     except KeyboardInterrupt:   # a second Ctrl-C: stop now
-        print("\nhookagent: backfill interrupted; what was enqueued stays enqueued: run the same command"
-              " again to go on (nothing is enqueued twice)", file=sys.stderr)
-        return 130
+        progress.end_line()
+        raise Interrupted(INTERRUPTED) from None
     except BrokenPipeError:     # `hookagent backfill --dry-run | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except VcsError as exc:
-        print(f"hookagent: backfill: {exc}; REVSPEC takes what `git log` takes (HEAD, A..B, branch"
-              " names, --all)" if not is_svn else f"hookagent: backfill: {exc}", file=sys.stderr)
-        return 2
+        hint = "" if is_svn else "; REVSPEC takes what `git log` takes (HEAD, A..B, branch names, --all)"
+        raise VcsError(f"backfill: {exc}{hint}") from None
     finally:
         restore()
         close = getattr(commits, "close", None)
@@ -124,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
             ledger.close()
     print(summary.line(args.dry_run), file=sys.stderr)
     if summary.interrupted:
-        print("hookagent: backfill interrupted; what was enqueued stays enqueued: run the same command"
-              " again to go on (nothing is enqueued twice)", file=sys.stderr)
-        return 130
+        raise Interrupted(INTERRUPTED)
     if not args.dry_run and summary.enqueued:
         started = ""
         if cfg.agent.autostart:   # as the hooks do: a detached background agent delivers them

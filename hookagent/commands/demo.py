@@ -104,8 +104,12 @@ def _run(cmd: list[str], env: dict, cwd: str | None = None, echo: bool = False) 
                           text=True)
     if echo:
         print(proc.stdout, end="")
-    if proc.returncode not in (0,):
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n{proc.stdout}")
+    if proc.returncode != 0:
+        from hookagent.errors import HookagentError
+        if not echo:
+            sys.stderr.write(proc.stdout)
+        raise HookagentError(f"demo: `{' '.join(cmd[:4])}` failed with exit status {proc.returncode}"
+                             " (its output is above); run the demo again with --keep to look into the folder")
     return proc.stdout
 
 

@@ -7,6 +7,7 @@ without a real tracker. The stories page is at the URL itself.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 TOKEN_ENV = "HOOKAGENT_DEVSERVER_TOKEN"
@@ -24,24 +25,21 @@ def _story_ids(text: str) -> list[int]:
     return ids
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, like 0.3; got {text!r}")
-    return value
+def _number(expected: str, low: float, high: float = math.inf):
+    """An argparse type: a finite number from low to high, else "expected <expected>; got ..."."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, like 0.5; got {text!r}")
-    return value
+_probability = _number("a probability between 0 and 1, like 0.3", 0.0, 1.0)
+_seconds = _number("0 or more seconds, like 0.5", 0.0)
 
 
 def _port(text: str) -> int:

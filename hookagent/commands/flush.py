@@ -10,9 +10,11 @@ import argparse
 import sys
 import time
 
+from hookagent.commands import add_config_option
+
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="configuration file (default: $HOOKAGENT_CONFIG, ~/.config/hookagent/config.yaml, /etc/hookagent/config.yaml)")
+    add_config_option(p)
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="keep going through backoffs until everything is sent or SECONDS have passed")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing unless something is wrong")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from hookagent.commands import add_config_option
 from hookagent.hook.run import HOOKS
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=HOOKS, help="which hook is running")
-    p.add_argument("--config", help="configuration file (baked in at install)")
+    add_config_option(p, help="configuration file (baked in at install)")
     p.add_argument("--vcs", choices=("git", "svn"),
                    help="which system runs the hook (rendered in; hooks of the previous version did not"
                         " pass it: then an svn post-commit is told by its arguments, REPOS REV)")

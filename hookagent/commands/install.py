@@ -12,14 +12,15 @@ import os
 import shutil
 import sys
 
+from hookagent.commands import add_config_option
+from hookagent.errors import warn
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="git work tree, bare git repository or svn repository (default: .)")
-    p.add_argument("--config", metavar="FILE",
-                   help="configuration file the hook uses (default: $HOOKAGENT_CONFIG now, else the hook's"
-                        " default lookup)")
+    add_config_option(p, help="configuration file the hook uses (default: $HOOKAGENT_CONFIG now, else"
+                              " the hook's default lookup)")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
                    help="which hooks: git post-commit,post-rewrite,post-receive; svn post-commit,post-revprop-change"
                         " (default: post-commit,post-rewrite for a work tree, post-commit for svn,"
@@ -40,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
         found = shutil.which("svnlook")
         svnlook = os.path.abspath(found) if found else None
         if svnlook is None:
-            _warn("svnlook not found on PATH, and svn runs hooks with an empty environment: install"
+            warn("svnlook not found on PATH, and svn runs hooks with an empty environment: install"
                   " subversion's tools and install again (or set svn.reader: pysvn in the config)")
     if config and not os.path.isfile(config):
-        _warn(f"config {config} does not exist yet; the hook reports that on every commit until you"
+        warn(f"config {config} does not exist yet; the hook reports that on every commit until you"
               " create it (see config.example.yaml)")
     if config and os.path.isfile(config):
         try:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not hookfiles.can_import_hookagent(python):
         better = None if args.python else hookfiles.find_python_with_hookagent()
         if better is None:
-            _warn(f"{python} cannot import hookagent: until it can, the hook records nothing and says"
+            warn(f"{python} cannot import hookagent: until it can, the hook records nothing and says"
                   " so on every commit; install hookagent for it, or install again with --python"
                   " naming the interpreter that has it (for a checkout: .venv/bin/python after"
                   " scripts/setup)")
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         from hookagent.hook.push import seed_snapshot
         note = seed_snapshot(config, target.path)
         if note:
-            _warn(note)
+            warn(note)
     if "post-revprop-change" in hooks:
         pre = os.path.join(target.hooks_dir, "pre-revprop-change")
         state = ("there is one; make sure it allows svn:log" if os.access(pre, os.X_OK)
@@ -77,7 +78,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: svn also needs a pre-revprop-change hook in {target.hooks_dir} that allows"
               f" svn:log edits ({state})")
     return 0
-
-
-def _warn(text: str) -> None:
-    print(f"hookagent: warning: {text}", file=sys.stderr)

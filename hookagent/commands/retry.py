@@ -6,9 +6,12 @@ import argparse
 import sys
 import time
 
+from hookagent.commands import add_config_option
+from hookagent.errors import warn
+
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="configuration file")
+    add_config_option(p)
     p.add_argument("--dead", action="store_true", help="also re-queue dead entries")
     p.add_argument("--held", action="store_true", help="release a held queue (after fixing the token or URL)")
 
@@ -30,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"hookagent: re-queued {moved} deferred and {dead} dead entr(y/ies); destination unpaused"
           + ("; hold released" if args.held and was_held else ""), file=sys.stderr)
     if was_held and not args.held:
-        print(f"hookagent: the queue is still held ({was_held}); fix that, then run"
-              " `hookagent retry --held` or `hookagent flush`", file=sys.stderr)
+        warn(f"the queue is still held ({was_held}); fix that, then run `hookagent retry --held` or"
+             " `hookagent flush`")
     print("hookagent: a background agent sleeping through the backoff wakes within a second;"
           " otherwise run `hookagent flush` to deliver now", file=sys.stderr)
     return 0

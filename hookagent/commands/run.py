@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
+from hookagent.commands import add_config_option
+
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="configuration file")
+    add_config_option(p)
     p.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
                    help="how often to look for new entries (default 1)")
     p.add_argument("--verbose", "-v", action="store_true", help="also log to stderr")

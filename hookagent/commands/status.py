@@ -5,9 +5,11 @@ import argparse
 import json
 import time
 
+from hookagent.commands import add_config_option
+
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="configuration file")
+    add_config_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 

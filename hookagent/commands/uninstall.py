@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 
+from hookagent.commands import add_config_option
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", default=".", metavar="PATH",
                    help="git work tree, bare git repository or svn repository (default: .)")
-    p.add_argument("--config", metavar="FILE",
-                   help="accepted for symmetry with install; removing hooks needs no configuration")
+    add_config_option(p, help="accepted for symmetry with install; removing hooks needs no configuration")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
                    help="which hooks to remove (default: every hookagent hook found)")
 

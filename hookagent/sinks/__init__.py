@@ -14,11 +14,10 @@ from typing import IO, TYPE_CHECKING, Protocol
 from hookagent.errors import ConfigError
 
 if TYPE_CHECKING:
-    import requests
-
     from hookagent.model import Commit
 
-API_CHOICES = ("v3", "v5", "github-push", "stdout")
+API_CHOICES = ("v3", "v5", "github-push", "stdout")   # tracker.api: one sink each
+GITHUB_FORMATS = ("form", "json")                     # tracker.github.format
 
 
 class Sink(Protocol):
@@ -38,13 +37,11 @@ class Sink(Protocol):
 
 
 def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
-              verify: bool | str = True, session: requests.Session | None = None,
-              stream: IO[str] | None = None, github_format: str = "form",
+              verify: bool | str = True, stream: IO[str] | None = None, github_format: str = "form",
               max_commits_per_request: int = 100) -> Sink:
     """The sink for ``tracker.api``. ``url`` is the tracker's base URL; the sink adds the API path.
 
     ``verify`` is True (system or REQUESTS_CA_BUNDLE trust) or the path of a CA bundle;
-    ``session`` lets a caller share its own requests.Session (the sink then does not close it);
     ``stream`` is where the stdout sink writes (default sys.stdout);
     ``github_format`` (form|json) and ``max_commits_per_request`` are the github-push sink's.
     """
@@ -57,13 +54,10 @@ def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
     assert token is not None
     if api == "github-push":
         from hookagent.sinks.github_push import GithubPushSink
-        return GithubPushSink(url, token, timeout=timeout, verify=verify, session=session,
+        return GithubPushSink(url, token, timeout=timeout, verify=verify,
                               format=github_format, max_commits=max_commits_per_request)
-    if api == "v3":
-        from hookagent.sinks.tracker_v3 import TrackerV3Sink
-        return TrackerV3Sink(url, token, timeout=timeout, verify=verify, session=session)
-    from hookagent.sinks.tracker_v5 import TrackerV5Sink
-    return TrackerV5Sink(url, token, timeout=timeout, verify=verify, session=session)
+    from hookagent.sinks.tracker import TrackerSink
+    return TrackerSink(api, url, token, timeout=timeout, verify=verify)
 
 
 def _check_http_settings(url: str, token: str | None, timeout: float, verify: bool | str) -> None:

@@ -52,6 +52,7 @@ from urllib.parse import urlencode
 
 from hookagent.errors import VcsError
 from hookagent.model import Commit
+from hookagent.sinks import GITHUB_FORMATS
 from hookagent.sinks.http import HttpSink
 from hookagent.vcs import git as vgit
 from hookagent.vcs.git import is_null as _null
@@ -60,7 +61,6 @@ from hookagent.xmltext import clean_text
 log = logging.getLogger("hookagent.sinks.github_push")
 
 PATH = "/services/v3/github_commits"
-FORMATS = ("form", "json")
 BODY_BUDGET = 4 * 1024 * 1024   # start another request before the messages of one pass this
 _DELIVERY_NS = uuid.UUID("5b0f1d8e-7c55-4d0a-9a53-3c1f0e6c2b7a")
 # git log record: \x01 then these fields, NUL-separated, then --name-status pairs.
@@ -75,8 +75,8 @@ class GithubPushSink(HttpSink):
 
     def __init__(self, base_url: str, token: str, *, format: str = "form", max_commits: int = 100,
                  **kw: Any) -> None:
-        if format not in FORMATS:
-            raise ValueError(f"tracker.github.format: {format!r} is not one of {', '.join(FORMATS)}")
+        if format not in GITHUB_FORMATS:
+            raise ValueError(f"tracker.github.format: {format!r} is not one of {', '.join(GITHUB_FORMATS)}")
         if not (isinstance(max_commits, int) and max_commits >= 1):
             raise ValueError(f"tracker.github.max_commits_per_request: expected 1 or more, got {max_commits!r}")
         super().__init__(base_url, token, **kw)

@@ -1,6 +1,6 @@
 """Posting a body to a tracker over HTTP, and what each answer means for the queue.
 
-Shared by every HTTP sink.  The rules (see DESIGN.md):
+Shared by every HTTP sink.  The rules (the README's table of server answers says the same):
 
 * 2xx: delivered.
 * connection errors, timeouts, 408, 425, 429, 5xx: RETRY (the server's Retry-After kept).
@@ -32,7 +32,7 @@ _RETRY_STATUSES = frozenset({408, 425, 429})
 
 class HttpSink:
     """Base of the HTTP sinks: subclasses set ``name``, ``path``, ``content_type``, ``accept``
-    and implement ``render``."""
+    (on the class, or on the instance before ``HttpSink.__init__``) and implement ``render``."""
 
     name = "http"
     path = "/"
@@ -40,25 +40,20 @@ class HttpSink:
     accept = "*/*"
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
-                 verify: bool | str = True, session: requests.Session | None = None) -> None:
+                 verify: bool | str = True) -> None:
         self.base_url = base_url.rstrip("/")
         self.endpoint = self.base_url + self.path
         self._token = token
         self._timeout = (float(timeout), float(timeout))  # (connect, read)
-        self._own_session = session is None
-        if session is None:
-            # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here, as
-            # requests would read it: with trust_env on, requests re-reads it on every request,
-            # a sixth of the agent's time with a large environment (benchmarks/bench_delivery.py).
-            session = requests.Session()
-            session.trust_env = False
-            self._proxies = requests.utils.get_environ_proxies(self.endpoint)
-            if verify is True:
-                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        else:
-            self._proxies = {}   # a caller's session keeps its own trust_env behaviour
+        # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here, as
+        # requests would read it: with trust_env on, requests re-reads it on every request,
+        # and the agent sends thousands (benchmarks/bench_delivery.py measures the difference).
+        self._session = requests.Session()
+        self._session.trust_env = False
+        self._proxies = requests.utils.get_environ_proxies(self.endpoint)
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._verify = verify
-        self._session = session
         self._template: requests.PreparedRequest | None = None
 
     def __repr__(self) -> str:
@@ -71,8 +66,7 @@ class HttpSink:
         self.post(self.render(commit))
 
     def close(self) -> None:
-        if self._own_session:
-            self._session.close()
+        self._session.close()
 
     # ------------------------------------------------------------------ the request
     def post(self, body: bytes, extra_headers: dict[str, str] | None = None) -> None:
@@ -80,22 +74,17 @@ class HttpSink:
         headers = {"X-TrackerToken": self._token, "Content-Type": self.content_type,
                    "Accept": self.accept, "User-Agent": USER_AGENT, **(extra_headers or {})}
         where = _display(self.endpoint)
+        # Prepared once, copied per request: Session.request would merge the session's settings,
+        # cookies and the environment again for every request, and they never change here.
+        if self._template is None:
+            self._template = self._session.prepare_request(
+                requests.Request("POST", self.endpoint, headers={"Accept": self.accept}))
+        prepared = self._template.copy()
+        prepared.headers.update(headers)
+        prepared.prepare_body(body, None)
         try:
-            if self._own_session:
-                # Prepared once, copied per request: Session.request would merge settings,
-                # cookies and the environment again each time (a fifth of the agent's time).
-                if self._template is None:
-                    self._template = self._session.prepare_request(
-                        requests.Request("POST", self.endpoint, headers={"Accept": self.accept}))
-                prepared = self._template.copy()
-                prepared.headers.update(headers)
-                prepared.prepare_body(body, None)
-                response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
-                                              allow_redirects=False, stream=True, proxies=self._proxies)
-            else:
-                response = self._session.post(self.endpoint, data=body, headers=headers,
-                                              timeout=self._timeout, verify=self._verify,
-                                              allow_redirects=False, stream=True, proxies=self._proxies)
+            response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
+                                          allow_redirects=False, stream=True, proxies=self._proxies)
         except requests.exceptions.RequestException as exc:
             raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
         try:

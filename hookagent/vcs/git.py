@@ -1,4 +1,4 @@
-"""Turn git objects into Commits, by streaming git's own output (no GitPython on this path).
+"""Turn git objects into Commits, by streaming git's own output.
 
 Messages are decoded with the commit's declared ``encoding`` header (git's default is UTF-8),
 falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can stop a hook.
@@ -129,8 +129,8 @@ def stream_new_commits(repo: str, tip: str, exclude: set[str]):
     tips never meet an argv limit. Messages come re-encoded to UTF-8 by git from each commit's
     declared encoding. Order: reverse of git's default walk (newest commit date first), i.e.
     parents before children unless committer clocks disagree. Not `--topo-order`: with a
-    commit-graph file and ~200 excluded tips it makes git walk far from the tips (~110 ms for
-    a one-commit push into 100,000 commits, against ~1 ms without it; benchmarks/bench_push.py).
+    commit-graph file and many excluded tips it makes git walk far from the tips, so a one-commit
+    push into a long history would pay for the whole history (benchmarks/bench_push.py part 2).
     """
     spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and not is_null(x)]) + "\n"
     # --ignore-missing: a processed ref whose commits were pruned since (a branch deleted and
@@ -144,7 +144,7 @@ def stream_new_commits(repo: str, tip: str, exclude: set[str]):
 def _stream(args: list[str], repo: str, stdin: bytes = b""):
     """Run `git -C repo ARGS`, write `stdin` to it and yield its stdout in chunks as it comes.
 
-    os.posix_spawnp and poll rather than subprocess: importing subprocess costs the hook ~7 ms.
+    os.posix_spawnp and poll rather than subprocess: the hook must not import subprocess.
     stdin, stdout and stderr are served together, so no pipe can fill up and block either side.
     Raises VcsError with git's last stderr line when git fails.
     """
@@ -241,8 +241,7 @@ def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
     err = tempfile.TemporaryFile()   # a file, not a pipe: git can never block on a full stderr
     try:
         # GIT_FLUSH=0: git writes full buffers instead of flushing after every commit into a
-        # pipe, which made us wake up once per commit (200,000 commits: ~0.2 s of CPU here
-        # instead of ~0.6-1.7 s, and git itself ~10% faster).
+        # pipe, which would wake us (and git) up once per commit of a long history.
         proc = subprocess.Popen(cmd, cwd=repo, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=err, start_new_session=True,
                                 env={**os.environ, "GIT_FLUSH": "0"})

@@ -4,17 +4,18 @@ svn runs hooks with an empty environment: svnlook is called by absolute path (ba
 install as HOOKAGENT_SVNLOOK) and revision properties are read with ``propget --revprop``, which
 prints the stored UTF-8 bytes whatever the locale (``svnlook info``, ``proplist -v`` and ``--xml``
 transliterate non-ASCII text to ``{U+65E5}`` when the locale is C, which is what a hook gets
-wherever C.UTF-8 is missing). The three propgets run side by side. pysvn costs ~22 ms to import
-against ~4 ms per svnlook call here, so svnlook stays the default; ``svn.reader: pysvn`` (or
-``auto``) uses pysvn. Each reader falls back to the other when it is missing.
+wherever C.UTF-8 is missing). The three propgets run side by side. Importing pysvn takes longer
+than the svnlook calls it would replace (benchmarks/bench_svn_commit.py), so svnlook stays the
+default; ``svn.reader: pysvn`` (or ``auto``) uses pysvn. Each reader falls back to the other when
+it is missing.
 
-On the hook path: no subprocess, shutil or datetime imports (~8 ms a commit together); svnlook
-is started with os.posix_spawn. Backfill's helpers below import what they need themselves.
+On the hook path: no subprocess, shutil or datetime imports (each commit would pay for them);
+svnlook is started with os.posix_spawn. Backfill's helpers below import what they need themselves.
 """
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False  # typing costs the hook ~2.5 ms to import
+TYPE_CHECKING = False  # the typing module stays out of the hook's imports
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,0 +1,323 @@
+"""The receiver's HTTP side: a threading server on a local port, its request handler, and
+:class:`DevServer`, which starts and stops it and shows what it holds.
+
+Fault injection: with ``chaos=p`` each POST fails with probability p (seeded RNG), evenly among
+500, 502, 503, 429 with ``Retry-After: 1``, and a connection reset (the socket closed with
+SO_LINGER 0, no answer). A failed request changes nothing and is not in ``received()``;
+``requests_seen()`` counts every request, failed or not. ``delay`` sleeps before each answer.
+"""
+from __future__ import annotations
+
+import copy
+import hmac
+import json
+import logging
+import random
+import socket
+import struct
+import threading
+import time
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterable
+
+from hookagent.devserver import page
+from hookagent.devserver.store import Store
+from hookagent.devserver.wire import (GITHUB_PATH, V3_PATH, V5_PATH, BadRequest, comments_json, comments_xml,
+                                      parse_github_push, parse_v3, parse_v5)
+
+log = logging.getLogger("hookagent.devserver")
+
+MAX_BODY = 16 * 1024 * 1024
+FAULTS = ("500", "502", "503", "429", "reset")
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            411: "Length Required", 413: "Payload Too Large", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], dev: "DevServer") -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.dev = dev
+        self.to_reset: set[socket.socket] = set()
+        self.open_connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address):  # type: ignore[override]
+        with self.conn_lock:
+            self.open_connections.add(request)
+        with self.dev._store.lock:
+            self.dev._store.connections += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):  # type: ignore[override]
+        with self.conn_lock:
+            self.open_connections.discard(request)
+            reset = request in self.to_reset
+            self.to_reset.discard(request)
+        if reset:
+            self.close_request(request)   # no FIN first: SO_LINGER 0 makes close() send RST
+        else:
+            super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):  # type: ignore[override]
+        log.debug("error while serving %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"      # keep-alive; every answer carries Content-Length
+    disable_nagle_algorithm = True     # TCP_NODELAY: no delayed-ACK stall between our two writes
+    server_version = "hookagent-devserver"
+    timeout = 120                      # an idle keep-alive connection is dropped after this
+    server: _HttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # ------------------------------------------------------------------ answers
+    def _answer(self, status: int, body: bytes, content_type: str,
+                headers: dict[str, str] | None = None) -> None:
+        self.send_response(status, _REASONS.get(status))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+        self._answer(status, body, "application/json; charset=utf-8", headers)
+
+    def _xml(self, status: int, root: ET.Element, headers: dict[str, str] | None = None) -> None:
+        body = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+        self._answer(status, body, "application/xml; charset=utf-8", headers)
+
+    def _error(self, api: str, status: int, message: str, code: str,
+               headers: dict[str, str] | None = None) -> None:
+        if api == "v3":
+            root = ET.Element("errors")
+            ET.SubElement(root, "error").text = message
+            self._xml(status, root, headers)
+        else:
+            self._json(status, {"kind": "error", "code": code, "error": message}, headers)
+
+    # ------------------------------------------------------------------ GET
+    def do_GET(self) -> None:
+        dev = self.server.dev
+        dev._count_request()
+        path = self.path.split("?", 1)[0]
+        if path == "/":
+            self._answer(200, dev.render_html().encode("utf-8"), "text/html; charset=utf-8")
+        elif path == "/api/stories":
+            self._json(200, [dev.stories()[k] for k in sorted(dev.stories())])
+        elif path == "/api/received":
+            self._json(200, dev.received())
+        else:
+            self._json(404, {"kind": "error", "code": "route_not_found",
+                             "error": f"no page at {path}; try /, /api/stories or /api/received"})
+
+    do_HEAD = do_GET
+
+    # ------------------------------------------------------------------ POST
+    def do_POST(self) -> None:
+        dev = self.server.dev
+        dev._count_request()
+        path = self.path.split("?", 1)[0]
+        api = {V3_PATH: "v3", V5_PATH: "v5", GITHUB_PATH: "github-push"}.get(path)
+        body = self._read_body(api or "v5")
+        if body is None:
+            return
+        if dev.delay:
+            time.sleep(dev.delay)
+        if api is None:
+            self._json(404, {"kind": "error", "code": "route_not_found",
+                             "error": f"no endpoint at {path}; POST to {V3_PATH}, {V5_PATH}"
+                                      f" or {GITHUB_PATH}"})
+            return
+        fault = dev._draw_fault()
+        if fault is not None:
+            self._fail(api, fault)
+            return
+        if not hmac.compare_digest(self.headers.get("X-TrackerToken", "").encode("utf-8", "replace"),
+                                   dev.token.encode("utf-8")):
+            self._error(api, 403, "Invalid authentication credentials were presented: send the"
+                        " project token in the X-TrackerToken header.", "invalid_authentication")
+            return
+        if api == "github-push":
+            try:
+                payload = parse_github_push(self.headers, body)
+            except BadRequest as exc:
+                self._error(api, 400, str(exc), "invalid_parameter")
+                return
+            with dev._store.lock:
+                dev._store.pushes.append(payload)
+            created = []
+            for c in payload["commits"]:
+                record = {"message": c["message"], "author": c["author"]["name"], "commit_id": c["id"],
+                          "url": c["url"] or None, "ref": payload["ref"]}
+                created += dev._store.apply(record, api)
+            self._json(200, comments_json(created, "github"))
+            return
+        try:
+            record = parse_v3(self.headers, body) if api == "v3" else parse_v5(self.headers, body)
+        except BadRequest as exc:
+            self._error(api, 400, str(exc), "invalid_parameter")
+            return
+        created = dev._store.apply(record, api)
+        if api == "v3":
+            self._xml(200, comments_xml(created))
+        else:
+            self._json(200, comments_json(created, "hookagent-devserver"))
+
+    def _read_body(self, api: str) -> bytes | None:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._error(api, 411, "chunked bodies are not accepted: send Content-Length",
+                        "length_required", {"Connection": "close"})
+            return None
+        raw = self.headers.get("Content-Length")
+        try:
+            length = int(raw) if raw is not None else -1
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._error(api, 411, "a POST needs a valid Content-Length header", "length_required",
+                        {"Connection": "close"})
+            return None
+        if length > MAX_BODY:
+            self.close_connection = True
+            self._error(api, 413, f"body larger than {MAX_BODY} bytes", "request_too_large",
+                        {"Connection": "close"})
+            return None
+        return self.rfile.read(length)
+
+    def _fail(self, api: str, fault: str) -> None:
+        log.info("chaos: %s for %s", fault, self.path)
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with self.server.conn_lock:
+                self.server.to_reset.add(self.connection)
+            self.close_connection = True
+            return
+        status = int(fault)
+        headers = {"Retry-After": "1"} if status == 429 else None
+        self._error(api, status, f"injected fault ({status}): try again later", "chaos", headers)
+
+
+class DevServer:
+    """A Tracker-compatible receiver on a local port, serving from a daemon thread.
+
+    Use as a context manager (``with DevServer(token="t") as s: s.url``) or start()/stop().
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "devtoken",
+                 stories: Iterable[int] | None = None, *, chaos: float = 0.0,
+                 seed: int | None = None, delay: float = 0.0) -> None:
+        if not 0.0 <= chaos <= 1.0:
+            raise ValueError(f"chaos must be a probability between 0 and 1, got {chaos}")
+        if delay < 0:
+            raise ValueError(f"delay must be 0 or more seconds, got {delay}")
+        if not token:
+            raise ValueError("token must not be empty")
+        self.host = host
+        self.port = port
+        self.token = token
+        self.chaos = chaos
+        self.delay = delay
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._store = Store(stories)
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "DevServer":
+        if self._httpd is not None:
+            raise RuntimeError("this DevServer is already started")
+        self._httpd = _HttpServer((self.host, self.port), self)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"devserver:{self.port}", daemon=True)
+        self._thread.start()
+        log.info("devserver listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections. Safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        with httpd.conn_lock:
+            conns = list(httpd.open_connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> "DevServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None and self.port == 0:
+            raise RuntimeError("the DevServer has no port yet: call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # ------------------------------------------------------------------ what it holds
+    def stories(self) -> dict[int, dict[str, Any]]:
+        """A snapshot: story id -> {"id", "name", "current_state", "comments": [...]}."""
+        with self._store.lock:
+            return copy.deepcopy(self._store.stories)
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every accepted source_commit, in arrival order (duplicates included)."""
+        with self._store.lock:
+            return [dict(r) for r in self._store.received]
+
+    def pushes(self) -> list[dict[str, Any]]:
+        """Every accepted GitHub push payload (POST /services/v3/github_commits), in arrival order."""
+        with self._store.lock:
+            return copy.deepcopy(self._store.pushes)
+
+    def requests_seen(self) -> int:
+        """Every HTTP request that reached the server, including failed and refused ones."""
+        with self._store.lock:
+            return self._store.requests
+
+    def connections_seen(self) -> int:
+        """TCP connections accepted so far (keep-alive clients reuse one)."""
+        with self._store.lock:
+            return self._store.connections
+
+    # ------------------------------------------------------------------ internals
+    def _count_request(self) -> None:
+        with self._store.lock:
+            self._store.requests += 1
+
+    def _draw_fault(self) -> str | None:
+        if self.chaos <= 0.0:
+            return None
+        with self._rng_lock:
+            if self._rng.random() >= self.chaos:
+                return None
+            return self._rng.choice(FAULTS)
+
+    def render_html(self) -> str:
+        return page.render(self.stories(), len(self.received()))
