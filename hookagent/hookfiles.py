@@ -176,8 +176,13 @@ def baked(config: str | None, python: str) -> Baked:
             raise InstallError(f"cannot read the configuration with {python}: {last}; fix it, or install"
                                " with an interpreter that has hookagent and PyYAML (--python)") from None
         import json
-        spool, key, autostart = json.loads(proc.stdout)
-        return Baked(spool, key, bool(autostart))
+        try:
+            spool, key, autostart = json.loads(proc.stdout)
+        except ValueError:
+            raise InstallError(f"{python} did not answer what the configuration says (it printed"
+                               f" {proc.stdout.strip()[:80]!r}); install with --python naming the"
+                               " interpreter that has hookagent") from None
+        return Baked(str(spool), str(key), bool(autostart))
     return Baked(cfg.spool_dir, inbox.agent_key(cfg.path), cfg.agent.autostart)
 
 

@@ -7,8 +7,9 @@ own commands. The installed hook (hookagent/resources/hook-tmpl) starts Python f
 - post-receive and svn post-revprop-change, and post-commit when its sh write failed:
   `INTERPRETER -I -c LAUNCH hook --vcs VCS [--config CFG] NAME -- ARGS` with the hook's stdin
   (PREFIX; hook_argv);
-- the first record, when the spool's inbox/ does not exist yet:
-  `INTERPRETER -I -c PREPARE_CODE NAME CFG SPOOL REPO` (PREPARE); the fake makes no spool;
+- the first record, when the spool's inbox/ does not exist yet, and the first after each change
+  of the config file: `INTERPRETER -I -c LAUNCH hook --prepare --vcs VCS [--config CFG] --spool
+  SPOOL NAME -- ARGS` (PREPARE); the fake makes no spool;
 - a background agent after a record, when autostart is on:
   `INTERPRETER -I -m hookagent flush --background --quiet [--config CFG]` (AGENT), detached:
   use wait() before counting those calls.
@@ -55,9 +56,8 @@ def calls(log: str | Path) -> list[dict]:
 PREFIX = ["-I", "-c", "import sys; from hookagent.main import main; sys.exit(main())"]
 """How the installed hook starts `hookagent hook` (see hookagent/resources/hook-tmpl)."""
 
-PREPARE = ["-I", "-c", "import sys; from hookagent.hook.run import prepare_spool;"
-                       " sys.exit(prepare_spool(*sys.argv[1:]))"]
-"""How the installed hook has Python make the spool on its first record."""
+PREPARE = [*PREFIX, "hook", "--prepare"]
+"""How the installed hook has Python make the spool (and check the configuration names it)."""
 
 AGENT = ["-I", "-m", "hookagent", "flush", "--background", "--quiet"]
 """How the installed hook starts a background agent (followed by --config CFG when baked in)."""
@@ -70,12 +70,12 @@ def hook_argv(name: str, vcs: str, config: str | Path | None = None, *args: str)
 
 def hook_calls(log: str | Path) -> list[dict]:
     """Only the `hookagent hook` calls of the installed hook (not install's own checks)."""
-    return [c for c in calls(log) if c["argv"][:4] == [*PREFIX, "hook"]]
+    return [c for c in calls(log) if c["argv"][:4] == [*PREFIX, "hook"] and c["argv"][:5] != PREPARE]
 
 
 def prepare_calls(log: str | Path) -> list[dict]:
     """The installed hook's calls that make the spool."""
-    return [c for c in calls(log) if c["argv"][:3] == PREPARE]
+    return [c for c in calls(log) if c["argv"][:5] == PREPARE]
 
 
 def agent_calls(log: str | Path) -> list[dict]:

@@ -44,15 +44,15 @@ def run(args: argparse.Namespace) -> int:
             warn("svnlook not found on PATH, and svn runs hooks with an empty environment: install"
                   " subversion's tools and install again (or set svn.reader: pysvn in the config)")
     if config and not os.path.isfile(config):
-        warn(f"config {config} does not exist yet; the hook reports that on every commit until you"
-              " create it (see config.example.yaml)")
+        warn(f"config {config} does not exist yet; until it does, the hook records commits in the"
+             " default spool and says on each commit that it cannot read the config; create it"
+             " (see config.example.yaml), then install again if it names another spool_dir")
     if config and os.path.isfile(config):
+        from hookagent import config as config_mod
         try:
-            from hookagent import config as config_mod
-        except ImportError:          # `python3 installer.py` without PyYAML: the hook checks it
-            config_mod = None
-        if config_mod is not None:
             config_mod.load(config)  # a bad config is refused now, not on every commit later
+        except ImportError:          # `python3 installer.py` without PyYAML: baked() asks the hook's interpreter
+            pass
     if not hookfiles.can_import_hookagent(python):
         better = None if args.python else hookfiles.find_python_with_hookagent()
         if better is None:

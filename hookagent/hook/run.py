@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-HOOKS = ("post-commit", "post-receive", "post-revprop-change")
+HOOKS = ("post-commit", "post-rewrite", "post-receive", "post-revprop-change")
 
 REPORTED = 3
 """Exit status of a run that printed its one line about a problem (see resources/hook-tmpl)."""
@@ -54,23 +54,44 @@ def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) 
     return REPORTED if svn_commit else 0
 
 
-def prepare_spool(name: str, config: str, spool_dir: str, repo: str) -> int:
-    """Make the spool the sh hook was installed with, on its first use: 0, or 1 and one line."""
+def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs: str) -> int:
+    """What the sh hook asks on a spool's first use and after each change of the configuration
+    file: make the spool it was installed with, and check that the configuration still names it.
+    0: record there (a stamp says the configuration agreed); REPORTED: one line was printed;
+    RECORDED_ELSEWHERE: the configuration names another spool, and the commit was recorded there
+    (with one line saying to install again)."""
     try:
-        from hookagent import config as config_mod
+        from hookagent import config as config_mod, inbox
         from hookagent.spool import Spool
-        cfg = config_mod.load(config or None)
+        cfg = config_mod.load(config)
         if os.path.abspath(cfg.spool_dir) != os.path.abspath(spool_dir):
-            raise ValueError(f"the configuration names spool_dir {cfg.spool_dir}, the hook was installed"
-                             f" with {spool_dir}; run hookagent install {repo} again")
-        Spool(cfg.spool_dir, cfg.spool_group)
+            if name == "post-rewrite":
+                raise ValueError(f"the configuration names spool_dir {cfg.spool_dir}, the hook was installed"
+                                 f" with {spool_dir}; run hookagent install again")
+            status = run(name, config, argv, vcs=vcs)
+            if status == 0:
+                print(f"hookagent: {name}: recorded in {cfg.spool_dir}, the configuration's spool; the hook"
+                      f" was installed with {spool_dir}: run hookagent install {_repo(argv, vcs)} again",
+                      file=sys.stderr)
+            return RECORDED_ELSEWHERE if status == 0 else status
+        spool = Spool(cfg.spool_dir, cfg.spool_group)
+        stamp = spool.ensure_file(spool.path("state", f"config-{inbox.agent_key(cfg.path)}.ok"))
+        os.utime(stamp)
     except OSError as exc:
-        _lost(name, exc.strerror or str(exc), repo)
-        return 1
+        _lost(name, exc.strerror or str(exc), _repo(argv, vcs))
+        return REPORTED
     except Exception as exc:
-        _lost(name, _one_line(exc), repo)
-        return 1
+        _lost(name, _one_line(exc), _repo(argv, vcs))
+        return REPORTED
     return 0
+
+
+RECORDED_ELSEWHERE = 4
+"""prepare's status when it recorded the commit itself, in the configuration's spool."""
+
+
+def _repo(argv: list[str], vcs: str) -> str:
+    return argv[0] if vcs == "svn" and argv else os.getcwd()
 
 
 def _lost(name: str, why: str, repo: str | None = None) -> None:
