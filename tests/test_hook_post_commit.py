@@ -79,15 +79,9 @@ def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
         assert got[m.split("]")[0] + "]"].rstrip("\n") == clean(m).rstrip("\n")
 
 
-def background_flush_running(site: Site) -> bool:
-    """Whether a background flush holds the flush lock now."""
-    from hookagent.commands.hook import flush_running
-    return flush_running(site.data["spool_dir"], site.config.tracker.destination)
-
-
 def background_flushes_done(site: Site) -> bool:
     """True once no background flush holds the flush lock (waits for that)."""
-    return wait_until(lambda: not background_flush_running(site))
+    return wait_until(lambda: not site.background_flush_running())
 
 
 def background_agent_pid(site: Site) -> int:
@@ -102,7 +96,7 @@ def kill_background_agent(site: Site) -> None:
     """Teardown: stop a background agent a failed test may have left sleeping."""
     import signal
     pid = background_agent_pid(site)
-    if pid and background_flush_running(site):
+    if pid and site.background_flush_running():
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -149,7 +143,7 @@ def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_
     # Stays through a backoff: one more failed retry later, the same agent still holds the lock.
     pid, seen = background_agent_pid(site), failures(site)
     assert wait_until(lambda: failures(site) > seen)
-    assert background_flush_running(site) and background_agent_pid(site) == pid, \
+    assert site.background_flush_running() and background_agent_pid(site) == pid, \
         "the background agent stays while a retry waits"
     with DevServer(token=TOKEN, port=port) as server:
         assert wait_until(lambda: len(server.received()) == 1)
@@ -174,7 +168,7 @@ def test_a_stopped_background_agent_does_not_strand_commits_in_a_pause(tmp_path,
     with DevServer(token=TOKEN, port=port) as server:
         assert site.spool.read_state(site.config.tracker.destination)["paused_until"] > time.time()
         assert commit_file(repo, "Back online [#2]").returncode == 0
-        assert wait_until(lambda: background_flush_running(site) and background_agent_pid(site) not in (0, pid)), \
+        assert wait_until(lambda: site.background_flush_running() and background_agent_pid(site) not in (0, pid)), \
             "the commit started a new background agent, pause or not"
         assert site.cli("retry").returncode == 0
         assert wait_until(lambda: len(server.received()) == 2), server.received()
@@ -259,7 +253,7 @@ def test_foreign_hook_still_runs_after_ours(tmp_path, server):
 def test_retry_wakes_the_background_agent_sleeping_through_a_long_backoff(tmp_path, request):
     site, _, port, _ = commit_while_the_tracker_is_down(tmp_path, request, "While down [#1]", 300, 600)
     assert first_attempt_failed(site)
-    assert background_flush_running(site), "it sleeps through the 5-minute backoff"
+    assert site.background_flush_running(), "it sleeps through the 5-minute backoff"
     with DevServer(token=TOKEN, port=port) as server:
         assert site.cli("retry").returncode == 0
         assert wait_until(lambda: len(server.received()) == 1), "retry woke it: no flush by hand"
