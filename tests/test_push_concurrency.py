@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from hookagent.devserver import DevServer
+from testing.history import make_history
 from testing.repos import free_port
 from testing.site import TOKEN, Site, git
 
-ROOT = Path(__file__).resolve().parent.parent
-MAKE_HISTORY = ROOT.parent / "shared" / "tools" / "make-history"
-REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make-history's forms ([#1], [fixes #1], ...), independent of refs.py
+REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make_history's forms ([#1], [fixes #1], ...), independent of refs.py
 
 
 @pytest.fixture
@@ -227,15 +226,13 @@ def test_push_over_git_daemon_runs_the_hook_under_the_server(tmp_path, server, d
     assert server.stories()[43]["current_state"] == "finished"
 
 
-@pytest.mark.skipif(not MAKE_HISTORY.exists(), reason="needs ../shared/tools/make-history")
 def test_a_few_thousand_commit_push_delivers_each_referenced_commit_once(tmp_path, server):
     site = Site(tmp_path, server.url, api="v5")
     bare = make_bare(tmp_path, site)
     src = tmp_path / "src"
-    made = subprocess.run([sys.executable, str(MAKE_HISTORY), str(src), "--commits", "3000"],
-                          capture_output=True, text=True, check=True).stdout
+    with_refs = make_history(src, 3000)
     expected = ref_bearing(src, "main")
-    assert made.split()[2] == str(len(expected)) == "1000"
+    assert with_refs == len(expected) == 1000
     git(src, "push", "-q", str(bare), "main")
     spool = site.spool
     queued = [c["commit_id"] for _, e in spool.entries("new") for c in e["commits"]]
@@ -254,12 +251,9 @@ def test_a_few_thousand_commit_push_delivers_each_referenced_commit_once(tmp_pat
 
 def test_many_refs_beyond_the_argv_limit_do_not_break_the_hook(tmp_path):
     """60,000 branches at distinct commits: their tips (2.5 MB of hex) go to git on stdin."""
-    if not MAKE_HISTORY.exists():
-        pytest.skip("needs ../shared/tools/make-history")
     site = Site(tmp_path, "http://127.0.0.1:9")
     bare = tmp_path / "server.git"
-    subprocess.run([sys.executable, str(MAKE_HISTORY), str(bare), "--bare", "--commits", "60000",
-                    "--refs-every", "1000000"], capture_output=True, check=True)
+    make_history(bare, 60000, refs_every=1_000_000, bare=True)
     shas = git(bare, "rev-list", "main").split()
     lines = sorted(f"{sha} refs/heads/b{i:05d}\n" for i, sha in enumerate(shas) if i)
     lines = sorted(lines, key=lambda line: line.split()[1])
