@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from hookagent.devserver import DevServer
 from testing.history import make_history
 from testing.repos import free_port
 from testing.site import TOKEN, Site, git
+from testing.wait import PATIENCE, wait_until
 
 REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make_history's forms ([#1], [fixes #1], ...), independent of refs.py
 
@@ -52,15 +52,6 @@ def new_commit(repo: Path, message: str, parent: str | None = None) -> str:
 
 def delivered(server: DevServer) -> list[str]:
     return [r["commit_id"] for r in server.received()]
-
-
-def wait_until(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def ref_bearing(repo: Path, *revs: str) -> set[str]:
@@ -169,7 +160,7 @@ def test_eight_concurrent_pushes_and_two_agents_deliver_each_commit_once(tmp_pat
         for a in agents:
             a.send_signal(signal.SIGTERM)
         for a in agents:
-            _, err = a.communicate(timeout=30)
+            _, err = a.communicate(timeout=PATIENCE)
             assert a.returncode == 0, err.decode()
     assert site.cli("flush").returncode == 0
     assert_exactly_once(server, expected)
@@ -179,20 +170,24 @@ def test_eight_concurrent_pushes_and_two_agents_deliver_each_commit_once(tmp_pat
 @pytest.fixture
 def daemon(tmp_path):
     """A `git daemon` serving tmp_path with pushes allowed; yields its git:// base URL."""
-    for _ in range(5):
+    def listening(port: int) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=PATIENCE).close()
+            return True
+        except OSError:
+            return False
+
+    for _ in range(5):   # another process may take the port between probe and bind: the daemon exits
         port = free_port()
         proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
                                  "--listen=127.0.0.1", f"--port={port}", f"--base-path={tmp_path}", str(tmp_path)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        if proc.poll() is None:
+        # Until it listens or gives up, not for a fixed time: a slow start is still a start.
+        if wait_until(lambda: proc.poll() is not None or listening(port)) and proc.poll() is None:
             break
+        if proc.poll() is None:
+            proc.kill()   # alive and deaf for minutes: give up on it
+            proc.wait()
     else:
         pytest.fail(f"git daemon would not start: {proc.stderr.read().decode()}")
     try:
