@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         with_refs = make_history(o.dir, o.commits, refs_every=o.refs_every, bare=o.bare, branch=o.branch,
                                  seed=o.seed)
     except subprocess.CalledProcessError as exc:
-        print(f"make-history: {' '.join(exc.cmd)} failed ({exc.returncode})", file=sys.stderr)
+        print(f"{p.prog}: {' '.join(exc.cmd)} failed ({exc.returncode})", file=sys.stderr)
         return 1
     except ValueError as exc:
         p.error(str(exc))
