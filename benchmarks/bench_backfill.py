@@ -4,7 +4,7 @@
 Run by hand:  .venv/bin/python benchmarks/bench_backfill.py [--commits 200000] [--rounds 5]
                   [--refs-every 3] [--keep DIR]
 
-A history of --commits commits is made with ../shared/tools/make-history (a bare repository;
+A history of --commits commits is made with testing/history.py (a bare repository;
 every --refs-every-th message carries a story reference in one of Tracker's forms). Then, for
 --rounds rounds, three commands run one after the other, in an order that alternates from round
 to round (forward, then backward), each in a fresh measuring process:
@@ -19,7 +19,7 @@ of the hookagent process itself and the peak RSS of its process tree (which incl
 git keeps every commit it walked, so that part grows with the history whatever reads it). Then
 the ratios against the baseline, as the median of the per-round ratios (each round measures
 the three side by side). Targets (issue 5): dry <= 1.5x, enqueue <= 3x, hookagent's own RSS
-<= 150 MB. Each enqueue run must report exactly the referencing commits make-history wrote.
+<= 150 MB. Each enqueue run must report exactly the referencing commits testing/history.py wrote.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MAKE_HISTORY = os.path.join(os.path.dirname(ROOT), "shared", "tools", "make-history")
+MAKE_HISTORY = os.path.join(ROOT, "testing", "history.py")   # the repository's own (stdlib only)
 
 # Runs argv, waits, prints what it cost: a fresh process so RUSAGE_CHILDREN covers this run only.
 MEASURE = r"""

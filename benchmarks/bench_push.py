@@ -4,7 +4,7 @@
 Run by hand:  .venv/bin/python benchmarks/bench_push.py [--commits 10000] [--rounds 3]
                   [--big 100000] [--branches 200] [--singles 12] [--commit-graph] [--skip-big]
 
-Part 1, a big push: a history of --commits commits (../shared/tools/make-history, every third
+Part 1, a big push: a history of --commits commits (testing/history.py, every third
 message carries a story reference in one of Tracker's forms) is pushed into a fresh bare
 repository with `hookagent install` (autostart on, a loopback DevServer as tracker) and into one
 without, alternating which goes first, --rounds times. The push is timed from `git push` start to
@@ -40,8 +40,9 @@ from hookagent.devserver import DevServer  # noqa: E402
 
 from common import TOKEN, git_env  # noqa: E402
 import common  # noqa: E402
-MAKE_HISTORY = os.path.join(os.path.dirname(ROOT), "shared", "tools", "make-history")
-# The bracket forms make-history writes ([#1], [fixes #1], [Finishes #1 #2], ...): independent of refs.py.
+# The repository's own history maker (stdlib only: runs as a script with the benchmark's git env).
+MAKE_HISTORY = [sys.executable, os.path.join(ROOT, "testing", "history.py")]
+# The bracket forms it writes ([#1], [fixes #1], [Finishes #1 #2], ...): independent of refs.py.
 REF_GREP = r"\[[A-Za-z ]*#[0-9]"
 
 
@@ -109,9 +110,9 @@ def summary(label: str, hook: list[float], plain: list[float], target: float) ->
 # ---------------------------------------------------------------------------- part 1
 def big_push(base: str, env: dict, n: int, rounds: int) -> bool:
     src = os.path.join(base, "src")
-    made = run([MAKE_HISTORY, src, "--commits", str(n)], env).strip()
+    made = run([*MAKE_HISTORY, src, "--commits", str(n)], env).strip()
     expected = set(run(["git", "-C", src, "rev-list", f"--grep={REF_GREP}", "main"], env).split())
-    print(f"part 1: make-history says '{made}'; git rev-list --grep finds {len(expected)} ref-bearing commits")
+    print(f"part 1: testing/history.py says '{made}'; git rev-list --grep finds {len(expected)} ref-bearing commits")
     hook_t, plain_t, ok = [], [], True
     for r in range(rounds):
         server = DevServer(token=TOKEN).start()
@@ -147,7 +148,7 @@ def big_push(base: str, env: dict, n: int, rounds: int) -> bool:
 def small_pushes(base: str, env: dict, n: int, branches: int, singles: int, graph: bool) -> bool:
     server_repo = os.path.join(base, "big.git")
     t0 = time.time()
-    made = run([MAKE_HISTORY, server_repo, "--bare", "--commits", str(n)], env).strip()
+    made = run([*MAKE_HISTORY, server_repo, "--bare", "--commits", str(n)], env).strip()
     shas = run(["git", "-C", server_repo, "rev-list", "--reverse", "main"], env).split()
     step = max(1, len(shas) // (branches + 1))
     lines = [f"create refs/heads/b{i:03d} {shas[(i + 1) * step - 1]}\n" for i in range(branches)]

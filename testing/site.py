@@ -60,6 +60,11 @@ class Site:
         self.ingest()
         return self.spool.due_names()
 
+    def background_flush_running(self) -> bool:
+        """Whether a background flush (one a hook started) holds this destination's flush lock now."""
+        from hookagent.agent.lifetime import flush_running
+        return flush_running(self.data["spool_dir"], self.config.tracker.destination)
+
     def cli(self, *args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "hookagent", args[0], "--config", str(self.config_path), *args[1:]]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from testing.repos import free_port, run, write_script  # noqa: F401  (free_port: used here and by tests)
+from testing.wait import PATIENCE
 
 PathLike = str | os.PathLike
 
@@ -100,7 +101,7 @@ class SvnServe:
                 [env_cmd, "-i", svnserve, "-d", "--foreground", "--listen-host", "127.0.0.1",
                  "--listen-port", str(self.port), "-r", str(self.root), "--log-file", str(self.log)],
                 env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + PATIENCE   # listening is the progress; the deadline only ends a hang
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     last = self.proc.stderr.read().decode(errors="replace")

@@ -8,12 +8,12 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from hookagent.devserver import DevServer
 from testing.site import TOKEN, Site
+from testing.wait import PATIENCE, wait_until
 
 
 @pytest.fixture
@@ -166,22 +166,35 @@ def test_redirect_is_never_followed_and_holds_the_queue(tmp_path):
 
 def test_kill_9_while_draining_loses_nothing_and_duplicates_at_most_the_in_flight(tmp_path):
     with DevServer(token=TOKEN) as server:
-        site = Site(tmp_path, server.url)
+        # A held request waits as long as the test needs: the agent must not time it out.
+        site = Site(tmp_path, server.url, tracker={"timeout": 600})
         ids = site.enqueue_fake_commits(2000)
         rng = random.Random(11)
         kills = 0
         cmd = [sys.executable, "-m", "hookagent", "flush", "--quiet", "--config", str(site.config_path)]
-        for _ in range(60):
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                proc.wait(timeout=rng.uniform(0.3, 0.9))
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                kills += 1
-                continue
-            if proc.returncode == 0 and not site.spool.due_names():
-                break
+        # Killed by progress, not after a time: each round the server answers a random number of
+        # requests, then holds the next one, so the agent is mid-drain when it dies (8 rounds of
+        # at most 150 answers cannot drain 2000 entries), however fast the machine.
+        for n in range(8):
+            server.hold(after=rng.randint(0, 150))
+            err = tmp_path / f"flush-{n}.err"
+            with open(err, "w") as err_file:
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
+                try:
+                    assert wait_until(lambda: server.held() or proc.poll() is not None)
+                    assert proc.poll() is None, f"the flush ended before a request was held: {err.read_text()}"
+                    if rng.random() < 0.5:
+                        # Let the held request be answered and hold the next: the kill then lands
+                        # anywhere between reading an answer and sending the next request.
+                        server.hold(after=1)
+                finally:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+            kills += 1
+            # The request held for the dead agent goes on now (the server records it: the one
+            # duplicate this kill may cause); the next round starts with nothing held.
+            server.release()
+            assert wait_until(lambda: server.held() == 0)
         final = site.cli("flush", timeout=300)
         assert final.returncode == 0, final.stderr
         got = received_ids(server)
@@ -194,17 +207,23 @@ def test_kill_9_while_draining_loses_nothing_and_duplicates_at_most_the_in_fligh
 
 
 def test_run_stops_on_sigterm_after_the_request_in_flight(tmp_path):
-    with DevServer(token=TOKEN, delay=1.0) as server:
-        site = Site(tmp_path, server.url)
+    with DevServer(token=TOKEN) as server:
+        site = Site(tmp_path, server.url, tracker={"timeout": 600})
         site.enqueue_fake_commits(3)
+        server.hold()   # the first request stays in flight until the agent has been told to stop
         proc = subprocess.Popen([sys.executable, "-m", "hookagent", "run", "--config", str(site.config_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 10
-        while server.requests_seen() == 0 and time.time() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)  # the first request is now waiting on the slow server
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        try:
+            assert wait_until(lambda: server.held() == 1 or proc.poll() is not None)
+            assert proc.poll() is None, "the agent ended before its first request"
+            # The signal is pending before the answer leaves: the handler runs first.
+            proc.send_signal(signal.SIGTERM)
+        except BaseException:
+            proc.kill()   # `run` would go on forever
+            raise
+        finally:
+            server.release()
+        out, err = proc.communicate(timeout=PATIENCE)
         assert proc.returncode == 0, err
         assert len(server.received()) == 1, "the request in flight was finished, no new one started"
         st = json.loads(site.cli("status", "--json").stdout)

@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -27,8 +26,10 @@ from hookagent import backfill as backfill_mod
 from hookagent import refs
 from hookagent.devserver import DevServer
 from hookagent.ledger import Ledger
+from testing.gitgate import GitGate
 from testing.repos import git, git_out, git_work_tree, rev, run
 from testing.site import TOKEN, Site
+from testing.wait import PATIENCE, wait_until
 
 SUMMARY = re.compile(r"^hookagent: backfill: scanned (\d+) commits in [\d.]+s \([\d,]+/s\);"
                      r" (\d+) reference (\d+) stories; (enqueued|would enqueue) (\d+);"
@@ -331,19 +332,21 @@ def test_commits_the_live_post_commit_hook_sent_or_queued_are_skipped(tmp_path, 
     assert server.stories()[1]["current_state"] == "started"
 
 
-def _backfill_process(site: Site, repo: Path, *args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "hookagent", "backfill", "--config", str(site.config_path), str(repo), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _backfill_process(site: Site, repo: Path, gate: GitGate) -> subprocess.Popen:
+    """A backfill of ``repo`` reading its history through ``gate``: it stops half-way through
+    the history until the test opens the gate, so it is surely interrupted mid-way."""
+    cmd = [sys.executable, "-m", "hookagent", "backfill", "--config", str(site.config_path), str(repo)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env())
 
 
 def _wait_for_entries(site: Site, proc: subprocess.Popen, n: int) -> int:
     new = Path(site.data["spool_dir"]) / "new"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        if new.is_dir() and len([f for f in os.listdir(new) if f.endswith(".json")]) >= n:
-            return n
-        time.sleep(0.002)
-    raise AssertionError(f"backfill ended (or hung) before writing {n} entries: {proc.poll()}")
+
+    def written() -> bool:
+        return new.is_dir() and len([f for f in os.listdir(new) if f.endswith(".json")]) >= n
+    if not wait_until(lambda: written() or proc.poll() is not None, interval=0.002) or not written():
+        raise AssertionError(f"backfill ended (or hung) before writing {n} entries: {proc.poll()}")
+    return n
 
 
 def _all_delivered_once(site: Site, server: DevServer, repo: Path, total: int) -> None:
@@ -356,10 +359,11 @@ def _all_delivered_once(site: Site, server: DevServer, repo: Path, total: int) -
 def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, site, server):
     total = 8000
     repo = fast_history(tmp_path / "hist", total)
-    proc = _backfill_process(site, repo)
+    gate = GitGate(tmp_path / "gate")   # never opened: the history's second half never comes
+    proc = _backfill_process(site, repo, gate)
     _wait_for_entries(site, proc, 2)
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=PATIENCE)
     entries = len(os.listdir(Path(site.data["spool_dir"]) / "new"))
     assert 2 <= entries < total // backfill_mod.BATCH, "killed mid-way"
     again = backfill(site, str(repo))
@@ -374,10 +378,12 @@ def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, sit
 def test_an_interrupted_run_stops_cleanly_and_the_next_one_continues(tmp_path, site, server, sig):
     total = 8000
     repo = fast_history(tmp_path / "hist", total)
-    proc = _backfill_process(site, repo)
+    gate = GitGate(tmp_path / "gate")
+    proc = _backfill_process(site, repo, gate)
     _wait_for_entries(site, proc, 1)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    gate.open()   # the rest of the history comes after the signal: the backfill stops within a batch
+    out, err = proc.communicate(timeout=PATIENCE)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
     first = summary(err)

@@ -17,6 +17,7 @@ import requests
 
 from hookagent.devserver import FAULTS, V3_PATH, V5_PATH, DevServer
 from hookagent.main import main
+from testing.wait import PATIENCE, wait_until
 
 TOKEN = "s3cret-dev-token"
 
@@ -44,12 +45,12 @@ def v5_body(**fields) -> bytes:
 
 
 def post(server, api: str, body: bytes, token: str | None = TOKEN, content_type: str | None = None,
-         session=requests) -> requests.Response:
+         session=requests, timeout: float = 10) -> requests.Response:
     headers = {"Content-Type": content_type or ("application/xml" if api == "v3" else "application/json")}
     if token is not None:
         headers["X-TrackerToken"] = token
     return session.post(server.url + (V3_PATH if api == "v3" else V5_PATH), data=body, headers=headers,
-                        timeout=10)
+                        timeout=timeout)
 
 
 # ---------------------------------------------------------------------- accepted and applied
@@ -329,11 +330,56 @@ def test_stop_drops_kept_alive_connections():
         s.stop()
 
 
+def test_hold_keeps_requests_waiting_unrecorded_until_released(server):
+    """hold(after=n): n answers, then each request waits, read but not recorded, until release."""
+    def slow_post(i: int) -> int:   # the hold, not the client, decides when it ends
+        return post(server, "v5", v5_body(commit_id=f"h{i}"), timeout=PATIENCE).status_code
+    server.hold(after=1)
+    assert slow_post(0) == 200
+    answers: list[int] = []
+    waiting = threading.Thread(target=lambda: answers.append(slow_post(1)))
+    waiting.start()
+    try:
+        assert wait_until(lambda: server.held() == 1)
+        assert [r["commit_id"] for r in server.received()] == ["h0"] and server.requests_seen() == 2
+        assert answers == []
+    finally:
+        server.release()
+    waiting.join(PATIENCE)
+    assert answers == [200] and server.held() == 0
+    assert slow_post(2) == 200
+    assert [r["commit_id"] for r in server.received()] == ["h0", "h1", "h2"]
+
+
+def test_stop_lets_a_held_request_go():
+    """stop() ends the hold: the request's thread finishes (answered, or its connection dropped)."""
+    s = DevServer(token=TOKEN).start()
+    s.hold()
+    outcome: list[object] = []
+
+    def client() -> None:
+        try:
+            outcome.append(post(s, "v5", v5_body(), timeout=PATIENCE).status_code)
+        except requests.ConnectionError as exc:
+            outcome.append(exc)
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        assert wait_until(lambda: s.held() == 1)
+    finally:
+        s.stop()
+    t.join(PATIENCE)
+    assert not t.is_alive() and outcome
+    assert wait_until(lambda: s.held() == 0), "the handler left the hold (the client may be told first)"
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         DevServer(chaos=1.5)
     with pytest.raises(ValueError):
         DevServer(delay=-1)
+    with pytest.raises(ValueError):
+        DevServer().hold(after=-1)
     with pytest.raises(RuntimeError):
         DevServer().url
 

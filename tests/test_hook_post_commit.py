@@ -13,6 +13,7 @@ import pytest
 from hookagent.devserver import DevServer
 from testing.repos import free_port
 from testing.site import TOKEN, Site, commit_file, git
+from testing.wait import wait_until
 
 
 @pytest.fixture
@@ -28,15 +29,6 @@ def make_repo(tmp_path: Path, site: Site) -> Path:
                            str(site.config_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return repo
-
-
-def wait_until(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_commits_with_references_reach_their_stories_through_the_background_agent(tmp_path, server):
@@ -87,11 +79,9 @@ def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
         assert got[m.split("]")[0] + "]"].rstrip("\n") == clean(m).rstrip("\n")
 
 
-def background_flushes_done(site: Site, timeout: float = 20.0) -> bool:
-    """True once no background flush holds the flush lock."""
-    from hookagent.agent.lifetime import flush_running
-    dest = site.config.tracker.destination
-    return wait_until(lambda: not flush_running(site.data["spool_dir"], dest), timeout)
+def background_flushes_done(site: Site) -> bool:
+    """True once no background flush holds the flush lock (waits for that)."""
+    return wait_until(lambda: not site.background_flush_running())
 
 
 def background_agent_pid(site: Site) -> int:
@@ -106,7 +96,7 @@ def kill_background_agent(site: Site) -> None:
     """Teardown: stop a background agent a failed test may have left sleeping."""
     import signal
     pid = background_agent_pid(site)
-    if pid and not background_flushes_done(site, timeout=0.1):
+    if pid and site.background_flush_running():
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -128,8 +118,13 @@ def commit_while_the_tracker_is_down(tmp_path: Path, request, message: str, min_
     return site, repo, port, proc
 
 
+def failures(site: Site) -> int:
+    """Failed attempts in a row the destination's state records."""
+    return int(site.spool.read_state(site.config.tracker.destination).get("failures") or 0)
+
+
 def first_attempt_failed(site: Site) -> bool:
-    return wait_until(lambda: site.spool.read_state(site.config.tracker.destination).get("failures"), 20)
+    return wait_until(lambda: failures(site) >= 1)
 
 
 def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_path, request):
@@ -141,13 +136,17 @@ def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_
 
     def status() -> dict:
         return json.loads(site.cli("status", "--json").stdout)
-    assert wait_until(lambda: status()["consecutive_failures"] >= 2, 20), "it retries on its own"
+    assert wait_until(lambda: failures(site) >= 2), "it retries on its own"
     st = status()
     assert st["pending"]["commits"] + st["deferred"]["commits"] + st["in_flight"] == 1
     assert f"127.0.0.1:{port}" in st["destination"]
-    assert not background_flushes_done(site, timeout=0.5), "the background agent stays while a retry waits"
+    # Stays through a backoff: one more failed retry later, the same agent still holds the lock.
+    pid, seen = background_agent_pid(site), failures(site)
+    assert wait_until(lambda: failures(site) > seen)
+    assert site.background_flush_running() and background_agent_pid(site) == pid, \
+        "the background agent stays while a retry waits"
     with DevServer(token=TOKEN, port=port) as server:
-        assert wait_until(lambda: len(server.received()) == 1, 20)
+        assert wait_until(lambda: len(server.received()) == 1)
         assert background_flushes_done(site), "and exits once the queue is empty"
     st = status()
     assert st["sent"] == 1 and st["deferred"]["commits"] == 0 and st["pending"]["commits"] == 0
@@ -156,9 +155,11 @@ def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_
 def test_a_stopped_background_agent_does_not_strand_commits_in_a_pause(tmp_path, request):
     """The background agent sleeping through a backoff is stopped (a shutdown); the tracker
     comes back; the next commit, still inside the pause, starts a new agent, which delivers
-    both commits when the pause ends."""
+    both commits when the pause ends (ended here by `hookagent retry`: a pause that ends on
+    its own is the test above)."""
     import signal
-    site, repo, port, _ = commit_while_the_tracker_is_down(tmp_path, request, "Offline [#1]", 2, 3)
+    # A 5-minute pause: the commit below surely falls inside it, however long stopping takes.
+    site, repo, port, _ = commit_while_the_tracker_is_down(tmp_path, request, "Offline [#1]", 300, 600)
     assert first_attempt_failed(site)
     pid = background_agent_pid(site)
     assert pid
@@ -167,7 +168,10 @@ def test_a_stopped_background_agent_does_not_strand_commits_in_a_pause(tmp_path,
     with DevServer(token=TOKEN, port=port) as server:
         assert site.spool.read_state(site.config.tracker.destination)["paused_until"] > time.time()
         assert commit_file(repo, "Back online [#2]").returncode == 0
-        assert wait_until(lambda: len(server.received()) == 2, 20), server.received()
+        assert wait_until(lambda: site.background_flush_running() and background_agent_pid(site) not in (0, pid)), \
+            "the commit started a new background agent, pause or not"
+        assert site.cli("retry").returncode == 0
+        assert wait_until(lambda: len(server.received()) == 2), server.received()
         assert sorted(r["message"].strip() for r in server.received()) == ["Back online [#2]", "Offline [#1]"]
 
 
@@ -249,8 +253,8 @@ def test_foreign_hook_still_runs_after_ours(tmp_path, server):
 def test_retry_wakes_the_background_agent_sleeping_through_a_long_backoff(tmp_path, request):
     site, _, port, _ = commit_while_the_tracker_is_down(tmp_path, request, "While down [#1]", 300, 600)
     assert first_attempt_failed(site)
-    assert not background_flushes_done(site, timeout=0.3), "it sleeps through the 5-minute backoff"
+    assert site.background_flush_running(), "it sleeps through the 5-minute backoff"
     with DevServer(token=TOKEN, port=port) as server:
         assert site.cli("retry").returncode == 0
-        assert wait_until(lambda: len(server.received()) == 1, 15), "retry woke it: no flush by hand"
+        assert wait_until(lambda: len(server.received()) == 1), "retry woke it: no flush by hand"
         assert background_flushes_done(site)

@@ -11,18 +11,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hookagent.devserver import DevServer
+from testing.history import make_history
 from testing.repos import free_port
 from testing.site import TOKEN, Site, git
+from testing.wait import PATIENCE, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-MAKE_HISTORY = ROOT.parent / "shared" / "tools" / "make-history"
-REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make-history's forms ([#1], [fixes #1], ...), independent of refs.py
+REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make_history's forms ([#1], [fixes #1], ...), independent of refs.py
 
 
 @pytest.fixture
@@ -53,15 +52,6 @@ def new_commit(repo: Path, message: str, parent: str | None = None) -> str:
 
 def delivered(server: DevServer) -> list[str]:
     return [r["commit_id"] for r in server.received()]
-
-
-def wait_until(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def ref_bearing(repo: Path, *revs: str) -> set[str]:
@@ -170,7 +160,7 @@ def test_eight_concurrent_pushes_and_two_agents_deliver_each_commit_once(tmp_pat
         for a in agents:
             a.send_signal(signal.SIGTERM)
         for a in agents:
-            _, err = a.communicate(timeout=30)
+            _, err = a.communicate(timeout=PATIENCE)
             assert a.returncode == 0, err.decode()
     assert site.cli("flush").returncode == 0
     assert_exactly_once(server, expected)
@@ -180,20 +170,24 @@ def test_eight_concurrent_pushes_and_two_agents_deliver_each_commit_once(tmp_pat
 @pytest.fixture
 def daemon(tmp_path):
     """A `git daemon` serving tmp_path with pushes allowed; yields its git:// base URL."""
-    for _ in range(5):
+    def listening(port: int) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=PATIENCE).close()
+            return True
+        except OSError:
+            return False
+
+    for _ in range(5):   # another process may take the port between probe and bind: the daemon exits
         port = free_port()
         proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
                                  "--listen=127.0.0.1", f"--port={port}", f"--base-path={tmp_path}", str(tmp_path)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        if proc.poll() is None:
+        # Until it listens or gives up, not for a fixed time: a slow start is still a start.
+        if wait_until(lambda: proc.poll() is not None or listening(port)) and proc.poll() is None:
             break
+        if proc.poll() is None:
+            proc.kill()   # alive and deaf for minutes: give up on it
+            proc.wait()
     else:
         pytest.fail(f"git daemon would not start: {proc.stderr.read().decode()}")
     try:
@@ -227,15 +221,13 @@ def test_push_over_git_daemon_runs_the_hook_under_the_server(tmp_path, server, d
     assert server.stories()[43]["current_state"] == "finished"
 
 
-@pytest.mark.skipif(not MAKE_HISTORY.exists(), reason="needs ../shared/tools/make-history")
 def test_a_few_thousand_commit_push_delivers_each_referenced_commit_once(tmp_path, server):
     site = Site(tmp_path, server.url, api="v5")
     bare = make_bare(tmp_path, site)
     src = tmp_path / "src"
-    made = subprocess.run([sys.executable, str(MAKE_HISTORY), str(src), "--commits", "3000"],
-                          capture_output=True, text=True, check=True).stdout
+    with_refs = make_history(src, 3000)
     expected = ref_bearing(src, "main")
-    assert made.split()[2] == str(len(expected)) == "1000"
+    assert with_refs == len(expected) == 1000
     git(src, "push", "-q", str(bare), "main")
     spool = site.spool
     queued = [c["commit_id"] for _, e in spool.entries("new") for c in e["commits"]]
@@ -254,12 +246,9 @@ def test_a_few_thousand_commit_push_delivers_each_referenced_commit_once(tmp_pat
 
 def test_many_refs_beyond_the_argv_limit_do_not_break_the_hook(tmp_path):
     """60,000 branches at distinct commits: their tips (2.5 MB of hex) go to git on stdin."""
-    if not MAKE_HISTORY.exists():
-        pytest.skip("needs ../shared/tools/make-history")
     site = Site(tmp_path, "http://127.0.0.1:9")
     bare = tmp_path / "server.git"
-    subprocess.run([sys.executable, str(MAKE_HISTORY), str(bare), "--bare", "--commits", "60000",
-                    "--refs-every", "1000000"], capture_output=True, check=True)
+    make_history(bare, 60000, refs_every=1_000_000, bare=True)
     shas = git(bare, "rev-list", "main").split()
     lines = sorted(f"{sha} refs/heads/b{i:05d}\n" for i, sha in enumerate(shas) if i)
     lines = sorted(lines, key=lambda line: line.split()[1])

@@ -14,6 +14,7 @@ import pytest
 from hookagent.devserver import DevServer
 from hookagent.spool import flush_lock_path
 from testing.site import TOKEN, Site, commit_file, git
+from testing.wait import wait_until
 
 
 def test_two_configs_sharing_a_spool_each_send_only_their_own_commits(tmp_path):
@@ -62,6 +63,9 @@ def test_with_spool_group_every_file_the_tools_create_is_group_writable(tmp_path
             git(tmp_path / "work", "push", "-q", "origin", "HEAD:main")
             site.enqueue_fake_commits(2)
             assert site.cli("flush").returncode == 0
+            # The hooks' background agent may still be sending what it claimed (flush leaves
+            # claimed entries alone), or still be writing its files: wait until it is done.
+            assert wait_until(lambda: not site.background_flush_running())
         finally:
             os.umask(old)
         assert len({r["commit_id"] for r in server.received()}) == 3

@@ -6,11 +6,13 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from hookagent.errors import SpoolError
 from hookagent.spool import AgentLock, Spool, batch_entry_name, commit_entry_name, make_entry
+from testing.wait import PATIENCE
 
 DEST = "v3 http://127.0.0.1:1"
 
@@ -169,7 +171,7 @@ def test_group_shared_spool_is_setgid_and_group_writable(tmp_path):
     assert stat.S_IMODE(os.stat(s.path("new", name)).st_mode) == 0o660
 
 
-def test_many_concurrent_writers_and_claimers_lose_nothing(spool):
+def test_many_concurrent_writers_and_claimers_lose_nothing(spool, tmp_path):
     """8 writer processes and 3 claimer processes at once: every entry claimed exactly once."""
     writer = (
         "import sys; from hookagent.spool import *\n"
@@ -178,27 +180,34 @@ def test_many_concurrent_writers_and_claimers_lose_nothing(spool):
         "for i in range(50):\n"
         f"    s.enqueue(commit_entry_name({DEST!r}, f'w{{w}}-{{i}}'), make_entry({DEST!r}, [{{'commit_id': f'w{{w}}-{{i}}'}}]))\n"
     )
+    # Claimers stop once the writers are done (the test says so with a file) and nothing is left,
+    # not after a spell of idleness: slow writers on a busy machine are not finished writers.
+    done = str(tmp_path / "writers-done")
     claimer = (
-        "import time; from hookagent.spool import *\n"
+        "import os, time; from hookagent.spool import *\n"
         f"s = Spool({spool.root!r}); a = AgentLock(s); got = []\n"
-        "idle = 0\n"
-        "while idle < 20:\n"
+        "while True:\n"
+        f"    finished = os.path.exists({done!r})   # looked at first: all written before the look below\n"
         "    names = s.due_names()\n"
-        "    idle = idle + 1 if not names else 0\n"
         "    for n in names:\n"
         "        c = s.claim(n, a.id)\n"
         "        if c: got.append(c.entry['commits'][0]['commit_id']); s.ack(c)\n"
+        "    if finished and not names:\n"
+        "        break\n"
         "    time.sleep(0.02)\n"
         "print('\\n'.join(got))\n"
     )
     claimers = [subprocess.Popen([sys.executable, "-c", claimer], stdout=subprocess.PIPE, text=True)
                 for _ in range(3)]
     writers = [subprocess.Popen([sys.executable, "-c", writer, str(w)]) for w in range(8)]
-    for w in writers:
-        assert w.wait() == 0
+    try:
+        for w in writers:
+            assert w.wait() == 0
+    finally:
+        Path(done).touch()
     got: list[str] = []
     for c in claimers:
-        out, _ = c.communicate()
+        out, _ = c.communicate(timeout=PATIENCE)
         got += [line for line in out.splitlines() if line]
     assert sorted(got) == sorted(f"w{w}-{i}" for w in range(8) for i in range(50))
     assert os.listdir(spool.path("tmp")) == []

@@ -5,6 +5,11 @@ Fault injection: with ``chaos=p`` each POST fails with probability p (seeded RNG
 500, 502, 503, 429 with ``Retry-After: 1``, and a connection reset (the socket closed with
 SO_LINGER 0, no answer). A failed request changes nothing and is not in ``received()``;
 ``requests_seen()`` counts every request, failed or not. ``delay`` sleeps before each answer.
+
+Holding: ``hold(after=n)`` answers n more POSTs, then keeps each further one waiting (its body
+read, nothing recorded yet) until ``release()`` or another ``hold()``; ``held()`` says how many
+wait. A test can so act while a request is surely in flight (kill or stop the client then),
+whatever the speed of the machine, where a ``delay`` would only make that likely.
 """
 from __future__ import annotations
 
@@ -134,6 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body(api or "v5")
         if body is None:
             return
+        dev._take_turn()
         if dev.delay:
             time.sleep(dev.delay)
         if api is None:
@@ -237,6 +243,9 @@ class DevServer:
         self._store = Store(stories)
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        self._gate = threading.Condition()
+        self._budget: int | None = None    # POSTs still answered before the hold; None: no hold
+        self._holding = 0                  # POSTs waiting at the hold now
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "DevServer":
@@ -255,6 +264,7 @@ class DevServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self.release()   # a held request must not keep its thread (and its connection) forever
         httpd.shutdown()
         httpd.server_close()
         with httpd.conn_lock:
@@ -285,6 +295,41 @@ class DevServer:
         """A snapshot: story id -> {"id", "name", "current_state", "comments": [...]}."""
         with self._store.lock:
             return copy.deepcopy(self._store.stories)
+
+    # ------------------------------------------------------------------ holding requests
+    def hold(self, after: int = 0) -> None:
+        """Answer ``after`` more POSTs, then keep each further one waiting, its body read and
+        nothing recorded, until release() or the next hold(). POSTs already waiting count
+        among the ``after``."""
+        if after < 0:
+            raise ValueError(f"after must be 0 or more requests, got {after}")
+        with self._gate:
+            self._budget = after
+            self._gate.notify_all()
+
+    def release(self) -> None:
+        """End the hold: waiting POSTs go on (and are recorded), new ones are answered at once."""
+        with self._gate:
+            self._budget = None
+            self._gate.notify_all()
+
+    def held(self) -> int:
+        """POSTs waiting at the hold now."""
+        with self._gate:
+            return self._holding
+
+    def _take_turn(self) -> None:
+        """Wait while a hold says so, then use one of the answers it still allows."""
+        with self._gate:
+            if self._budget is not None and self._budget <= 0:
+                self._holding += 1
+                try:
+                    while self._budget is not None and self._budget <= 0:
+                        self._gate.wait()
+                finally:
+                    self._holding -= 1
+            if self._budget is not None:
+                self._budget -= 1
 
     def received(self) -> list[dict[str, Any]]:
         """Every accepted source_commit, in arrival order (duplicates included)."""
