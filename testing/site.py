@@ -66,8 +66,36 @@ class Site:
         return flush_running(self.data["spool_dir"], self.config.tracker.destination)
 
     def cli(self, *args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+        """`hookagent ARGS --config THIS`: status, retry and flush in this process (main() with
+        its output captured); a new process where the test needs one of its own (an environment,
+        stdin, a detached background flush) and for the commands that write to the stdout file
+        descriptor itself (backfill)."""
         cmd = [sys.executable, "-m", "hookagent", args[0], "--config", str(self.config_path), *args[1:]]
+        if not kw and "--background" not in args and args[0] in ("status", "retry", "flush"):
+            return self._in_process(cmd, check)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{cmd} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def _in_process(self, cmd: list[str], check: bool) -> subprocess.CompletedProcess:
+        import contextlib
+        import io
+        import signal
+
+        from hookagent.main import main
+        out, err = io.StringIO(), io.StringIO()
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(cmd[3:])
+                except SystemExit as exc:       # argparse's usage errors and --help
+                    code = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        proc = subprocess.CompletedProcess(cmd, code, out.getvalue(), err.getvalue())
         if check and proc.returncode != 0:
             raise AssertionError(f"{cmd} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc

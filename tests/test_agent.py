@@ -64,6 +64,7 @@ def test_server_down_backs_off_the_whole_destination(tmp_path):
     assert st2["consecutive_failures"] == 1 and st2["deferred"]["commits"] == 1
 
 
+@pytest.mark.slow
 def test_chaos_server_30_percent_failures_everything_arrives_nothing_dead(tmp_path):
     with DevServer(token=TOKEN, chaos=0.3, seed=4) as server:
         site = Site(tmp_path, server.url, retry={"min_backoff": 0.02, "max_backoff": 0.1})
@@ -164,6 +165,7 @@ def test_redirect_is_never_followed_and_holds_the_queue(tmp_path):
         httpd.shutdown()
 
 
+@pytest.mark.slow
 def test_kill_9_while_draining_loses_nothing_and_duplicates_at_most_the_in_flight(tmp_path):
     with DevServer(token=TOKEN) as server:
         # A held request waits as long as the test needs: the agent must not time it out.

@@ -356,6 +356,7 @@ def _all_delivered_once(site: Site, server: DevServer, repo: Path, total: int) -
     assert set(got) == set(git_out(repo, "rev-list", "HEAD").split())
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, site, server):
     total = 8000
     repo = fast_history(tmp_path / "hist", total)
@@ -374,6 +375,7 @@ def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, sit
     _all_delivered_once(site, server, repo, total)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_stops_cleanly_and_the_next_one_continues(tmp_path, site, server, sig):
     total = 8000

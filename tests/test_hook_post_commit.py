@@ -127,6 +127,7 @@ def first_attempt_failed(site: Site) -> bool:
     return wait_until(lambda: failures(site) >= 1)
 
 
+@pytest.mark.slow
 def test_server_down_then_back_the_background_agent_delivers_without_anyone(tmp_path, request):
     """The tracker is down at commit time: the commit succeeds at once and silently, the
     background agent keeps the entry, retries with backoff, and delivers once the tracker is

@@ -114,6 +114,7 @@ def all_pushed_ref_bearing(bare: Path) -> set[str]:
     return ref_bearing(bare, *[f"refs/heads/topic{n}" for n in range(8)], "^refs/heads/main")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("history", ["pushed through the hook", "there before install"])
 def test_eight_concurrent_pushes_queue_each_new_commit_once(tmp_path, server, history):
     """The hook side alone: no agent runs, so the spool shows exactly what the hooks queued.
@@ -145,6 +146,7 @@ def test_eight_concurrent_pushes_queue_each_new_commit_once(tmp_path, server, hi
     assert_exactly_once(server, expected)
 
 
+@pytest.mark.slow
 def test_eight_concurrent_pushes_and_two_agents_deliver_each_commit_once(tmp_path, server):
     site = Site(tmp_path, server.url, api="v5")
     bare = make_bare(tmp_path, site)
@@ -244,6 +246,7 @@ def test_a_few_thousand_commit_push_delivers_each_referenced_commit_once(tmp_pat
     assert len(delivered(server)) == len(expected)
 
 
+@pytest.mark.slow
 def test_many_refs_beyond_the_argv_limit_do_not_break_the_hook(tmp_path):
     """60,000 branches at distinct commits: their tips (2.5 MB of hex) go to git on stdin."""
     site = Site(tmp_path, "http://127.0.0.1:9")

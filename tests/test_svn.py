@@ -178,6 +178,7 @@ def test_non_ascii_messages_arrive_intact(rig_factory, transport, reader):
 
 # --- concurrency --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("reader", READERS)
 def test_twenty_commits_from_four_concurrent_clients_each_arrive_once(rig_factory, transport, reader):
@@ -463,6 +464,7 @@ def test_pysvn_reader_falls_back_to_svnlook_where_pysvn_is_missing(tmp_path):
     assert proc.stdout.decode("utf-8") == "1 Fallback ü [#4]\n"
 
 
+@pytest.mark.slow
 def test_revprop_edits_of_other_properties_or_many_added_ids_send_the_right_thing(rig_factory):
     rig = rig_factory("file", hooks="post-commit,post-revprop-change")
     tsvn.write_script(rig.repos / "hooks" / "pre-revprop-change", "#!/bin/sh\nexit 0\n")   # allows everything
