@@ -332,11 +332,20 @@ def test_commits_the_live_post_commit_hook_sent_or_queued_are_skipped(tmp_path, 
     assert server.stories()[1]["current_state"] == "started"
 
 
-def _backfill_process(site: Site, repo: Path, gate: GitGate) -> subprocess.Popen:
+def _backfill_process(site: Site, repo: Path, gate: GitGate, request: pytest.FixtureRequest) -> subprocess.Popen:
     """A backfill of ``repo`` reading its history through ``gate``: it stops half-way through
-    the history until the test opens the gate, so it is surely interrupted mid-way."""
+    the history until the test opens the gate, so it is surely interrupted mid-way. A test that
+    fails before it opens the gate leaves neither process behind."""
     cmd = [sys.executable, "-m", "hookagent", "backfill", "--config", str(site.config_path), str(repo)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(),
+                            start_new_session=True)
+
+    def cleanup() -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    request.addfinalizer(cleanup)
+    return proc
 
 
 def _wait_for_entries(site: Site, proc: subprocess.Popen, n: int) -> int:
@@ -357,11 +366,11 @@ def _all_delivered_once(site: Site, server: DevServer, repo: Path, total: int) -
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, site, server):
+def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, site, server, request):
     total = 8000
     repo = fast_history(tmp_path / "hist", total)
     gate = GitGate(tmp_path / "gate")   # never opened: the history's second half never comes
-    proc = _backfill_process(site, repo, gate)
+    proc = _backfill_process(site, repo, gate, request)
     _wait_for_entries(site, proc, 2)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=PATIENCE)
@@ -377,11 +386,11 @@ def test_a_killed_run_resumes_and_nothing_reaches_the_server_twice(tmp_path, sit
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_stops_cleanly_and_the_next_one_continues(tmp_path, site, server, sig):
+def test_an_interrupted_run_stops_cleanly_and_the_next_one_continues(tmp_path, site, server, sig, request):
     total = 8000
     repo = fast_history(tmp_path / "hist", total)
     gate = GitGate(tmp_path / "gate")
-    proc = _backfill_process(site, repo, gate)
+    proc = _backfill_process(site, repo, gate, request)
     _wait_for_entries(site, proc, 1)
     proc.send_signal(sig)
     gate.open()   # the rest of the history comes after the signal: the backfill stops within a batch
