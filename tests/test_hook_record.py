@@ -244,3 +244,33 @@ def test_records_of_one_instant_are_queued_parents_first(tmp_path, site):
         (entry,) = [e for n, e in site.spool.entries("new") if n == name]
         order.append(entry["commits"][0]["commit_id"])
     assert order == shas
+
+
+def test_a_config_that_changed_or_went_is_checked_again_and_said(tmp_path):
+    """The sh hook does not read the configuration: after the file changed it asks Python once
+    whether it still names the spool (a stamp remembers the answer); a configuration that is
+    gone or broken is one line on each commit, and the commit is still recorded."""
+    site = Site(tmp_path, "http://127.0.0.1:9")
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    assert commit_file(repo, "first [#1]").stderr == b""
+    stamp = Path(site.spool.path("state")) / f"config-{inbox.agent_key(str(site.config_path))}.ok"
+    assert stamp.exists()
+    site.data["retry"]["min_backoff"] = 0.1      # an edit that keeps the spool
+    site.write()
+    os.utime(site.config_path, (time.time() + 2, time.time() + 2))
+    assert commit_file(repo, "second [#2]").stderr == b""
+    assert stamp.stat().st_mtime_ns == site.config_path.stat().st_mtime_ns
+    site.config_path.write_text("tracker: {api: [broken\n")
+    os.utime(site.config_path, (time.time() + 4, time.time() + 4))
+    proc = commit_file(repo, "third [#3]")
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hookagent: post-commit: could not record the commit: "), lines
+    saved = site.config_path.with_suffix(".broken")
+    site.config_path.rename(saved)
+    proc = commit_file(repo, "fourth [#4]")
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "cannot read config" in lines[0], lines
+    site.write()
+    assert len(records(site)) == 4, "each commit is recorded all the same"
+    assert len(queued_commits(site)) == 4

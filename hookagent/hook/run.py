@@ -76,7 +76,9 @@ def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs:
             return RECORDED_ELSEWHERE if status == 0 else status
         spool = Spool(cfg.spool_dir, cfg.spool_group)
         stamp = spool.ensure_file(spool.path("state", f"config-{inbox.agent_key(cfg.path)}.ok"))
-        os.utime(stamp)
+        if cfg.path:    # the stamp's time is the file's: the hook asks again once the file is newer
+            st = os.stat(cfg.path)
+            os.utime(stamp, ns=(st.st_mtime_ns, st.st_mtime_ns))
     except OSError as exc:
         _lost(name, exc.strerror or str(exc), _repo(argv, vcs))
         return REPORTED
