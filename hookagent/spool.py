@@ -235,17 +235,8 @@ class Spool:
     def inbox_names(self, key: str | None = None) -> list[str]:
         """Records in inbox/ (of agent key ``key``, or all), oldest first: the order the hooks
         wrote them."""
-        out = []
         prefix = f"{key}." if key is not None else ""
-        with os.scandir(self.path("inbox")) as it:
-            for e in it:
-                if e.name.startswith(prefix) and not e.name.startswith("."):
-                    try:
-                        out.append((e.stat().st_mtime_ns, e.name))
-                    except FileNotFoundError:
-                        continue
-        out.sort()
-        return [n for _, n in out]
+        return self._oldest_first("inbox", lambda n: n.startswith(prefix) and not n.startswith("."))
 
     def read_record(self, name: str) -> tuple[bytes, float]:
         """A record's bytes and its age in seconds (OSError when it is gone or unreadable)."""
@@ -290,10 +281,14 @@ class Spool:
         """Names in new/ (for destination ``tag``, or all), oldest first (by mtime: when each
         became due). An agent takes only its own destination's entries: another config sharing
         the spool has another tracker and token."""
+        return self._oldest_first("new", lambda n: n.endswith(".json") and entry_for(n, tag))
+
+    def _oldest_first(self, queue: str, wanted) -> list[str]:
+        """The names in ``queue`` that ``wanted`` accepts, by mtime (ties by name)."""
         out = []
-        with os.scandir(self.path("new")) as it:
+        with os.scandir(self.path(queue)) as it:
             for e in it:
-                if e.name.endswith(".json") and entry_for(e.name, tag):
+                if wanted(e.name):
                     try:
                         out.append((e.stat().st_mtime_ns, e.name))
                     except FileNotFoundError:
