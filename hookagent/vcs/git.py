@@ -2,6 +2,8 @@
 
 Messages are decoded with the commit's declared ``encoding`` header (git's default is UTF-8),
 falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can stop a hook.
+git runs through hookagent.process: ``git()`` for the small queries, ``stream_log_batches`` for
+``git log`` over a whole history or a push.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import codecs
 import os
 import time
 
+from hookagent import process
 from hookagent.errors import VcsError
 from hookagent.model import Commit
 
@@ -79,8 +82,9 @@ def is_null(sha: str) -> bool:
 
 
 def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
-    """Run `git ARGS` in cwd and return its stdout (no subprocess import: see _stream)."""
-    return b"".join(_stream(args, cwd, input or b""))
+    """Run `git -C cwd ARGS` (with `input` on its stdin) and return its stdout. Raises
+    ProcessError (a VcsError) naming the command and git's error line when git fails."""
+    return process.run(["git", "-C", cwd, *args], input=input).stdout
 
 
 def read_commit(repo: str, rev: str = "HEAD") -> dict:
@@ -125,93 +129,19 @@ LOG_FORMAT = "%H%x00%an%x00%ae%x00%aI%x00%B%x00"
 def stream_new_commits(repo: str, tip: str, exclude: set[str]):
     """Commits reachable from tip and from none of `exclude`, oldest first, as field dicts.
 
-    One `git log` process, fed its revisions on stdin (`--stdin`), so thousands of excluded
-    tips never meet an argv limit. Messages come re-encoded to UTF-8 by git from each commit's
-    declared encoding. Order: reverse of git's default walk (newest commit date first), i.e.
-    parents before children unless committer clocks disagree. Not `--topo-order`: with a
-    commit-graph file and ~200 excluded tips it makes git walk far from the tips (~110 ms for
-    a one-commit push into 100,000 commits, against ~1 ms without it; benchmarks/bench_push.py).
+    One `git log`, fed its revisions on stdin (`--stdin`), so thousands of excluded tips never
+    meet an argv limit. Messages come re-encoded to UTF-8 by git from each commit's declared
+    encoding. Order: reverse of git's default walk (newest commit date first), i.e. parents
+    before children unless committer clocks disagree. Not `--topo-order`: with a commit-graph
+    file and a few hundred excluded tips it makes git walk far from the tips, so a one-commit
+    push into a big history would walk most of it (benchmarks/bench_push.py measures both).
     """
     spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and not is_null(x)]) + "\n"
     # --ignore-missing: a processed ref whose commits were pruned since (a branch deleted and
     # gc-ed outside a push) must not make every later push fail with "bad object".
-    args = ["log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", "--ignore-missing", "--stdin", "--reverse"]
-    for batch in _batches(_stream(args, repo, spec.encode())):
+    for batch in stream_log_batches(repo, ["--ignore-missing", "--stdin", "--reverse"], spec.encode()):
         for record in batch:
             yield _fields(record)
-
-
-def _stream(args: list[str], repo: str, stdin: bytes = b""):
-    """Run `git -C repo ARGS`, write `stdin` to it and yield its stdout in chunks as it comes.
-
-    os.posix_spawnp and poll rather than subprocess: importing subprocess costs the hook ~7 ms.
-    stdin, stdout and stderr are served together, so no pipe can fill up and block either side.
-    Raises VcsError with git's last stderr line when git fails.
-    """
-    import select
-
-    fds = [os.pipe() for _ in range(3)]        # non-inheritable; dup2 in the child clears that
-    (in_r, in_w), (out_r, out_w), (err_r, err_w) = fds
-    try:
-        pid = os.posix_spawnp("git", ["git", "-C", repo, *args], os.environ, file_actions=[
-            (os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)])
-    except OSError as exc:
-        for pair in fds:
-            for fd in pair:
-                os.close(fd)
-        if isinstance(exc, FileNotFoundError):
-            raise VcsError("git is not on PATH; install git or fix PATH for the hook") from None
-        raise VcsError(f"cannot run git ({exc.strerror}); check that git runs for the user the hook runs as") from None
-    for fd in (in_r, out_w, err_w):
-        os.close(fd)
-    pending = memoryview(stdin)
-    err = bytearray()
-    poller = select.poll()
-    if pending:
-        os.set_blocking(in_w, False)
-        poller.register(in_w, select.POLLOUT)
-    else:
-        os.close(in_w)
-        in_w = -1
-    poller.register(out_r, select.POLLIN)
-    poller.register(err_r, select.POLLIN)
-    open_fds = {out_r, err_r} | ({in_w} if in_w >= 0 else set())
-    try:
-        while open_fds:
-            for fd, _event in poller.poll():
-                if fd == in_w:
-                    try:
-                        pending = pending[os.write(in_w, pending[:1 << 16]):]
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:
-                        pending = pending[:0]
-                    if not pending:
-                        poller.unregister(in_w)
-                        os.close(in_w)
-                        open_fds.discard(in_w)
-                        in_w = -1
-                    continue
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    poller.unregister(fd)
-                    open_fds.discard(fd)
-                elif fd == out_r:
-                    yield data
-                else:
-                    err += data
-    finally:
-        for fd in (in_w, out_r, err_r):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        msg = err.decode("utf-8", "replace").strip().splitlines()
-        raise VcsError(f"git {' '.join(args[:2])} failed: {msg[-1] if msg else code}")
 
 
 PIPE_SIZE = 1 << 20
@@ -227,65 +157,27 @@ def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
     date (ISO 8601) and the full message, the text fields in UTF-8 as far as git could
     re-encode them (each commit's declared encoding; undeclared bytes pass through as they are:
     decode with ``decode(raw, None)``). A caller can drop a commit by looking at the bytes before
-    paying for decoding (backfill does). Memory stays flat whatever the history's size.
+    paying for decoding (backfill does). Memory stays flat whatever the history's size. `stdin`
+    is fed to git (revisions for `--stdin`) whatever its size.
 
     git runs in its own session, so a Ctrl-C meant for us does not kill it under our feet;
-    closing the generator early stops it. Raises VcsError with git's last stderr line when
-    git fails, and when the output is not what LOG_FORMAT makes (an ARG such as -p, --stat or
-    --graph that changes the output).
+    closing the generator early stops it. Raises VcsError with git's error line when git fails,
+    and when the output is not what LOG_FORMAT makes (an ARG such as -p, --stat or --graph that
+    changes the output).
     """
-    import subprocess
-    import tempfile
-
     cmd = ["git", "log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", *args]
-    err = tempfile.TemporaryFile()   # a file, not a pipe: git can never block on a full stderr
+    # GIT_FLUSH=0: git writes full buffers instead of flushing after every commit into a pipe,
+    # which would wake us once per commit (benchmarks/bench_backfill.py shows the difference).
+    # No hint: backfill adds what REVSPEC takes, the post-receive hook says it in its own line.
+    chunks = process.stream(cmd, cwd=repo, input=stdin, env={**os.environ, "GIT_FLUSH": "0"},
+                            new_session=True, read_size=PIPE_SIZE, hint="")
     try:
-        # GIT_FLUSH=0: git writes full buffers instead of flushing after every commit into a
-        # pipe, which made us wake up once per commit (200,000 commits: ~0.2 s of CPU here
-        # instead of ~0.6-1.7 s, and git itself ~10% faster).
-        proc = subprocess.Popen(cmd, cwd=repo, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=err, start_new_session=True,
-                                env={**os.environ, "GIT_FLUSH": "0"})
-    except FileNotFoundError:
-        err.close()
-        raise VcsError("git is not on PATH; install git or fix PATH") from None
-    if stdin is not None:
-        import threading
-
-        def feed() -> None:
-            try:
-                proc.stdin.write(stdin)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        threading.Thread(target=feed, daemon=True).start()
-    fd = proc.stdout.fileno()
-    try:
-        import fcntl
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
-    except (ImportError, OSError):
-        pass   # not Linux, or a lower limit: the default pipe works, with less overlap
-    finished = False
-
-    def chunks():
-        while True:
-            chunk = os.read(fd, PIPE_SIZE)
-            if not chunk:
-                return
-            yield chunk
-    try:
-        cut = yield from _batches(chunks())
-        finished = True
+        cut = yield from _batches(chunks)
     finally:
-        if not finished and proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
-        code = proc.wait()
-        err.seek(0)
-        text = err.read().decode("utf-8", "replace").strip().splitlines()
-        err.close()
-    if code != 0 or cut:
-        raise VcsError(f"git log failed: {text[-1] if text else f'exit status {code}'}")
+        chunks.close()
+    if cut:
+        raise VcsError("git log stopped in the middle of a commit although it reported success;"
+                       f" run `git log {' '.join(args)}` in {repo} to see what it prints")
 
 
 def _batches(chunks):
