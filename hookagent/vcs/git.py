@@ -3,7 +3,7 @@
 Messages are decoded with the commit's declared ``encoding`` header (git's default is UTF-8),
 falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can stop a hook.
 git runs through hookagent.process: ``git()`` for the small queries, ``stream_log_batches`` for
-``git log`` over a whole history or a push.
+``git log`` over a whole history or a push. ``git_dirs`` finds a repository's git dirs without git.
 """
 from __future__ import annotations
 
@@ -85,6 +85,39 @@ def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
     """Run `git -C cwd ARGS` (with `input` on its stdin) and return its stdout. Raises
     ProcessError (a VcsError) naming the command and git's error line when git fails."""
     return process.run(["git", "-C", cwd, *args], input=input).stdout
+
+
+def git_dirs(path: str) -> tuple[str, str] | None:
+    """(git dir, common dir) of a work tree or a git dir, read from the files git keeps, or None
+    when a ``.git`` file is unreadable or not ``gitdir: PATH``.
+
+    A work tree has a ``.git`` folder, or a ``.git`` file naming its git dir (linked worktrees,
+    submodules, ``git init --separate-git-dir``; a relative PATH is relative to the work tree).
+    A path without ``.git`` is taken as a git dir itself (a bare repository). A git dir with a
+    ``commondir`` file (a linked worktree's) shares the config, refs and objects of the one it
+    names (relative to the git dir); other git dirs are their own common dir.
+    """
+    dotgit = os.path.join(path, ".git")
+    if os.path.isdir(dotgit):
+        gitdir = dotgit
+    elif os.path.isfile(dotgit):
+        try:
+            with open(dotgit, encoding="utf-8") as fh:
+                text = fh.read(4096).strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not text.startswith("gitdir: "):
+            return None
+        gitdir = os.path.join(path, text[8:].strip())
+    else:
+        gitdir = path
+    common = gitdir
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as fh:
+            common = os.path.join(gitdir, fh.read().strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return os.path.normpath(gitdir), os.path.normpath(common)
 
 
 def read_commit(repo: str, rev: str = "HEAD") -> dict:
