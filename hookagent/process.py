@@ -9,10 +9,12 @@
 
 The same rules hold for all three:
 
-- stdin is the bytes given, written by a thread, so an input larger than a pipe holds (thousands
-  of excluded tips for ``git log --stdin`` in a post-receive) cannot deadlock against the child's
-  output; without input, stdin is /dev/null, so a child never waits for a terminal.
-- stderr is read by a thread whatever its size, and kept for the error message.
+- stdin is the bytes given, or /dev/null (a child never waits for a terminal). stdin, stdout and
+  stderr are served together, whatever their sizes, so no pipe can fill up and stop either side
+  (thousands of excluded tips for ``git log --stdin`` in a post-receive): by ``communicate`` for
+  a command read to its end, by two threads (one writing stdin, one reading stderr) for a stream,
+  whose stdout the caller reads at its own pace.
+- stderr is kept for the error message.
 - The child is always reaped and every pipe closed: after a normal end, after a failure, and when
   the caller stops early (a stream's generator is closed, a Process is closed); a child still
   running then is killed first.
@@ -106,11 +108,11 @@ def _cannot_start(args: Sequence[str], cwd: str | None, exc: OSError) -> Process
 
 
 class Process:
-    """A command, started when made. Read its stdout with ``chunks()`` or ``finish()``; then, or
-    instead, ``close()`` it (also a context manager). ``new_session`` starts it in a session of
-    its own, so a Ctrl-C meant for us does not reach it (closing still stops it). ``read_size``
-    is the bytes per read of its stdout; a size above 64 KiB also asks Linux for a pipe that
-    big, so the child keeps writing while the caller works on a chunk."""
+    """A command, started when made. Read its stdout as it comes with ``chunks()``, or all at once
+    with ``finish()``; then, or instead, ``close()`` it (also a context manager). ``new_session``
+    starts it in a session of its own, so a Ctrl-C meant for us does not reach it (closing still
+    stops it). ``read_size`` is the bytes per read in ``chunks()``; a size above 64 KiB also asks
+    Linux for a pipe that big, so the child keeps writing while the caller works on a chunk."""
 
     def __init__(self, args: Sequence[str], *, cwd: str | None = None, input: bytes | None = None,
                  env: dict[str, str] | None = None, new_session: bool = False,
@@ -119,8 +121,10 @@ class Process:
         self.cwd = cwd
         self.hint = hint
         self.read_size = read_size
+        self._input = input
         self._stderr = bytearray()
-        self._timed_out = False
+        self._threads: list[threading.Thread] = []
+        self._streaming = False
         self._closed = False
         try:
             self._popen = subprocess.Popen(
@@ -129,20 +133,12 @@ class Process:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise _cannot_start(self.args, cwd, exc) from None
-        self._stdout = self._popen.stdout
         if read_size > READ_SIZE:
             try:
                 import fcntl
-                fcntl.fcntl(self._stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), read_size)
+                fcntl.fcntl(self._popen.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), read_size)
             except (ImportError, OSError):
                 pass   # not Linux, or above the limit: the default pipe works, with less overlap
-        self._threads = [threading.Thread(target=self._drain_stderr, daemon=True)]
-        if input:
-            self._threads.append(threading.Thread(target=self._feed, args=(input,), daemon=True))
-        elif input is not None:
-            self._popen.stdin.close()
-        for thread in self._threads:
-            thread.start()
 
     @property
     def pid(self) -> int:
@@ -151,6 +147,30 @@ class Process:
     @property
     def returncode(self) -> int | None:
         return self._popen.returncode
+
+    def poll(self) -> int | None:
+        """The exit status if the child has ended, else None."""
+        return self._popen.poll()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The child's stdout, as it comes, until the child closes it. From the first call on,
+        threads write stdin and read stderr."""
+        if not self._streaming:
+            self._streaming = True
+            self._threads.append(threading.Thread(target=self._drain_stderr, daemon=True))
+            if self._input:
+                self._threads.append(threading.Thread(target=self._feed, args=(self._input,), daemon=True))
+            elif self._input is not None:
+                self._popen.stdin.close()
+            for thread in self._threads:
+                thread.start()
+        fd = self._popen.stdout.fileno()
+        read, size = os.read, self.read_size
+        while True:
+            chunk = read(fd, size)
+            if not chunk:
+                return
+            yield chunk
 
     def _feed(self, data: bytes) -> None:
         pipe = self._popen.stdin
@@ -179,50 +199,34 @@ class Process:
         finally:
             pipe.close()
 
-    def chunks(self) -> Iterator[bytes]:
-        """The child's stdout, as it comes, until the child closes it."""
-        fd = self._stdout.fileno()
-        read, size = os.read, self.read_size
-        while True:
-            chunk = read(fd, size)
-            if not chunk:
-                return
-            yield chunk
-
-    def poll(self) -> int | None:
-        """The exit status if the child has ended, else None."""
-        return self._popen.poll()
-
     def finish(self, *, check: bool = True, timeout: float | None = None) -> Result:
         """Read the rest of stdout, wait for the child and close everything. Raises ProcessError
         on a non-zero exit when ``check``, and when ``timeout`` seconds pass first (the child is
-        then killed)."""
-        timer = None
-        if timeout is not None:
-            timer = threading.Timer(timeout, self._stop_at_timeout)
-            timer.daemon = True
-            timer.start()
+        then killed; the timeout applies to a Process not read with ``chunks()``)."""
+        popen = self._popen
         try:
-            out = b"".join(self.chunks())
-            code = self._popen.wait()
+            if self._streaming:
+                out = b"".join(self.chunks())
+                popen.wait()
+                for thread in self._threads:
+                    thread.join()
+                err = bytes(self._stderr)
+            else:
+                try:
+                    out, err = popen.communicate(self._input, timeout)
+                except subprocess.TimeoutExpired:
+                    popen.kill()
+                    _, err = popen.communicate()
+                    raise ProcessError(
+                        f"{describe(self.args)} did not finish within {timeout:g} s and was stopped;"
+                        f" run {_shown(self.args, self.cwd)} to see where it hangs",
+                        cmd=self.args, returncode=None, stderr=err) from None
         finally:
-            if timer is not None:
-                timer.cancel()
-                timer.join()
             self.close()
-        if self._timed_out:
-            raise ProcessError(f"{describe(self.args)} did not finish within {timeout:g} s and was stopped;"
-                               f" run {_shown(self.args, self.cwd)} to see where it hangs",
-                               cmd=self.args, returncode=None, stderr=bytes(self._stderr))
-        result = Result(code, out, bytes(self._stderr))
-        if check and code != 0:
-            raise failure(self.args, code, result.stderr, cwd=self.cwd, hint=self.hint)
+        result = Result(popen.returncode, out, err)
+        if check and result.returncode != 0:
+            raise failure(self.args, result.returncode, err, cwd=self.cwd, hint=self.hint)
         return result
-
-    def _stop_at_timeout(self) -> None:
-        if self._popen.poll() is None:
-            self._timed_out = True
-            self._popen.kill()
 
     def close(self) -> None:
         """Kill the child if it is still running, reap it and close every pipe (idempotent)."""
@@ -234,10 +238,12 @@ class Process:
             if popen.poll() is None:
                 popen.kill()
         finally:
-            self._stdout.close()
             popen.wait()
-            for thread in self._threads:
+            for thread in self._threads:   # a stream's: they end once the child is gone
                 thread.join()
+            for pipe in (popen.stdin, popen.stdout, popen.stderr):
+                if pipe is not None:
+                    pipe.close()
 
     def __enter__(self) -> Process:
         return self

@@ -152,7 +152,7 @@ def test_a_process_runs_beside_us_and_close_stops_it(no_leaks):
         while done.poll() is None:
             time.sleep(0.01)
         assert done.finish() == (0, b"42\n", b"")
-    with process.Process(["sleep", "60"]) as slow:
+    with process.Process(["sleep", "60"], input=b"x" * BIG) as slow:   # its stdin never read
         pid = slow.pid
         assert slow.poll() is None
     assert reaped(pid) and slow.returncode == -signal.SIGKILL
