@@ -27,8 +27,8 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Generator, Iterator, Sequence
+from typing import IO, NamedTuple, cast
 
 from hookagent.errors import ProcessError
 
@@ -133,10 +133,13 @@ class Process:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise _cannot_start(self.args, cwd, exc) from None
+        self._stdin: IO[bytes] | None = self._popen.stdin
+        self._stdout = cast("IO[bytes]", self._popen.stdout)         # PIPE: never None
+        self._stderr_pipe = cast("IO[bytes]", self._popen.stderr)
         if read_size > READ_SIZE:
             try:
                 import fcntl
-                fcntl.fcntl(self._popen.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), read_size)
+                fcntl.fcntl(self._stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), read_size)
             except (ImportError, OSError):
                 pass   # not Linux, or above the limit: the default pipe works, with less overlap
 
@@ -158,13 +161,14 @@ class Process:
         if not self._streaming:
             self._streaming = True
             self._threads.append(threading.Thread(target=self._drain_stderr, daemon=True))
-            if self._input:
-                self._threads.append(threading.Thread(target=self._feed, args=(self._input,), daemon=True))
-            elif self._input is not None:
-                self._popen.stdin.close()
+            if self._stdin is not None and self._input:
+                self._threads.append(threading.Thread(target=self._feed, args=(self._stdin, self._input),
+                                                      daemon=True))
+            elif self._stdin is not None:
+                self._stdin.close()
             for thread in self._threads:
                 thread.start()
-        fd = self._popen.stdout.fileno()
+        fd = self._stdout.fileno()
         read, size = os.read, self.read_size
         while True:
             chunk = read(fd, size)
@@ -172,8 +176,8 @@ class Process:
                 return
             yield chunk
 
-    def _feed(self, data: bytes) -> None:
-        pipe = self._popen.stdin
+    @staticmethod
+    def _feed(pipe: IO[bytes], data: bytes) -> None:
         view = memoryview(data)
         try:
             while view:
@@ -187,7 +191,7 @@ class Process:
                 pass
 
     def _drain_stderr(self) -> None:
-        pipe = self._popen.stderr
+        pipe = self._stderr_pipe
         try:
             while True:
                 chunk = os.read(pipe.fileno(), READ_SIZE)
@@ -241,7 +245,7 @@ class Process:
             popen.wait()
             for thread in self._threads:   # a stream's: they end once the child is gone
                 thread.join()
-            for pipe in (popen.stdin, popen.stdout, popen.stderr):
+            for pipe in (self._stdin, self._stdout, self._stderr_pipe):
                 if pipe is not None:
                     pipe.close()
 
@@ -263,7 +267,7 @@ def run(args: Sequence[str], *, cwd: str | None = None, input: bytes | None = No
 
 def stream(args: Sequence[str], *, cwd: str | None = None, input: bytes | None = None,
            env: dict[str, str] | None = None, new_session: bool = False, read_size: int = READ_SIZE,
-           hint: str | None = None) -> Iterator[bytes]:
+           hint: str | None = None) -> Generator[bytes, None, None]:
     """Yield a command's stdout in chunks as it comes; raise ProcessError after the last chunk
     when the command failed. The command starts at the first ``next()``. Closing the generator
     early kills the child and reaps it, and raises nothing."""

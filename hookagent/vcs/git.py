@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import os
 import time
+from collections.abc import Generator, Iterable, Iterator
 
 from hookagent import process
 from hookagent.errors import VcsError
@@ -159,7 +160,7 @@ def list_refs(repo: str) -> dict[str, str]:
 LOG_FORMAT = "%H%x00%an%x00%ae%x00%aI%x00%B%x00"
 
 
-def stream_new_commits(repo: str, tip: str, exclude: set[str]):
+def stream_new_commits(repo: str, tip: str, exclude: set[str]) -> Iterator[dict]:
     """Commits reachable from tip and from none of `exclude`, oldest first, as field dicts.
 
     One `git log`, fed its revisions on stdin (`--stdin`), so thousands of excluded tips never
@@ -182,7 +183,8 @@ PIPE_SIZE = 1 << 20
 about 7,000 commits, so git keeps walking while the reader spends a moment on a batch."""
 
 
-def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
+def stream_log_batches(repo: str, args: list[str],
+                       stdin: bytes | None = None) -> Generator[list[list[bytes]], None, None]:
     """Run `git log ARGS` with LOG_FORMAT; yield the commits' raw fields as git produces them,
     in lists (one list per read from git's pipe, up to a few thousand commits each).
 
@@ -213,7 +215,7 @@ def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
                        f" run `git log {' '.join(args)}` in {repo} to see what it prints")
 
 
-def _batches(chunks):
+def _batches(chunks: Iterable[bytes]) -> Generator[list[list[bytes]], None, bool]:
     """The records of `git log -z --format=LOG_FORMAT` output arriving in ``chunks``: one list
     of records (five bytes fields each) per chunk that completed any. Returns True when the
     output ended in the middle of a record. Raises VcsError when it is not that format (an

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import cast
 
 from hookagent import process
 from hookagent.errors import ProcessError, VcsError
@@ -221,15 +222,16 @@ def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, st
     not a repository, cannot connect)."""
     import xml.etree.ElementTree as ET
     url = target if "://" in target else file_url(target)
-    parser = ET.XMLPullParser(events=("end",))
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
     chunks = process.stream([_svn(), "log", "--xml", "--non-interactive", "-r", rev_range, url], env=_tool_env())
     try:
         for chunk in chunks:
             parser.feed(chunk)
-            for _event, elem in parser.read_events():
+            # ("end", element) pairs: only "end" events were asked for
+            for _event, elem in cast("Iterator[tuple[str, ET.Element]]", parser.read_events()):
                 if elem.tag != "logentry":
                     continue
-                yield (int(elem.get("revision")), elem.findtext("author") or "",
+                yield (int(elem.get("revision") or 0), elem.findtext("author") or "",
                        iso_date(elem.findtext("date") or ""), elem.findtext("msg") or "")
                 elem.clear()
         parser.close()
