@@ -36,6 +36,22 @@ class VcsError(HookagentError):
     """git or svn did not give us what we asked for."""
 
 
+class ProcessError(VcsError):
+    """A command we ran could not start, failed, or overran its time (hookagent.process).
+
+    A VcsError because almost every command we run is git, svn or svnlook: code that handles
+    "git did not give us what we asked for" handles this too. ``cmd`` is the argv, ``returncode``
+    the exit status (None when the command did not start or was stopped at its timeout), and
+    ``stderr`` what it printed there.
+    """
+
+    def __init__(self, message: str, *, cmd: list[str], returncode: int | None, stderr: bytes = b"") -> None:
+        super().__init__(message)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stderr = stderr
+
+
 class InstallError(HookagentError):
     """A hook cannot be installed or removed."""
 

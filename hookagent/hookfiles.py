@@ -5,7 +5,7 @@ absolute paths; a hook that was already there is moved aside to ``<name>.hookage
 still runs after ours (same argv, same stdin); an id line tells our files from anyone else's, so
 install is idempotent and uninstall never deletes a hook that is not ours.
 
-No heavy imports here: git is called through subprocess.
+No heavy imports here: git and interpreters run through hookagent.process.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from typing import Callable, Iterable
 
-from hookagent.errors import InstallError
+from hookagent import process
+from hookagent.errors import InstallError, ProcessError
 
 ID_PREFIX = "# hookagent-hook-id:"
 ID_LINE = f"{ID_PREFIX} 2"
@@ -88,11 +88,13 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess[str]:
+def _git(args: list[str], cwd: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `git ARGS` run in cwd, as text."""
     git = shutil.which("git")
     if git is None:
         raise InstallError("git not found on PATH; install git (or put it on PATH) and try again")
-    return subprocess.run([git, *args], cwd=cwd, env=_git_env(), capture_output=True, text=True)
+    code, out, err = process.run([git, *args], cwd=cwd, env=_git_env(), check=False)
+    return code, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace")
 
 
 def detect(path: str) -> Target:
@@ -105,25 +107,25 @@ def detect(path: str) -> Target:
     if os.path.isdir(os.path.join(path, ".svn")):
         raise InstallError(f"{path} is an svn working copy, but svn hooks live in the repository on the"
                            f" server; {WHAT_PATH_MUST_BE}")
-    probe = _git(["rev-parse", "--is-bare-repository", "--is-inside-work-tree"], path)
-    if probe.returncode != 0:
+    code, probe, _ = _git(["rev-parse", "--is-bare-repository", "--is-inside-work-tree"], path)
+    if code != 0:
         raise InstallError(f"{path} is not a git or svn repository; {WHAT_PATH_MUST_BE}")
-    bare, inside_work_tree = probe.stdout.split()[:2]
+    bare, inside_work_tree = probe.split()[:2]
     if bare == "true":
-        top = _git(["rev-parse", "--absolute-git-dir"], path).stdout.strip() or path
+        top = _git(["rev-parse", "--absolute-git-dir"], path)[1].strip() or path
         kind = "git-bare"
     elif inside_work_tree == "true":
-        top = _git(["rev-parse", "--show-toplevel"], path).stdout.strip() or path
+        top = _git(["rev-parse", "--show-toplevel"], path)[1].strip() or path
         kind = "git-worktree"
     else:
         raise InstallError(f"{path} is inside a git directory; pass the work tree (the folder that holds"
                            " .git) instead")
     # --git-path honours core.hooksPath (relative ones too) and linked worktrees (shared hooks).
-    hooks = _git(["rev-parse", "--git-path", "hooks"], top)
-    if hooks.returncode != 0 or not hooks.stdout.strip():
-        raise InstallError(f"git could not tell where the hooks of {top} live ({hooks.stderr.strip()});"
+    code, hooks, err = _git(["rev-parse", "--git-path", "hooks"], top)
+    if code != 0 or not hooks.strip():
+        raise InstallError(f"git could not tell where the hooks of {top} live ({err.strip()});"
                            " check `git rev-parse --git-path hooks` there")
-    return Target(kind, top, os.path.normpath(os.path.join(top, hooks.stdout.strip())))
+    return Target(kind, top, os.path.normpath(os.path.join(top, hooks.strip())))
 
 
 def choose_hooks(target: Target, spec: str | None) -> list[str]:
@@ -169,18 +171,20 @@ def baked(config: str | None, python: str) -> Baked:
     except ImportError:
         code = ("import json, sys; from hookagent import config, inbox; c = config.load(sys.argv[1] or None);"
                 " print(json.dumps([c.spool_dir, inbox.agent_key(c.path), c.agent.autostart]))")
-        proc = subprocess.run([python, "-I", "-c", code, config or ""], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, cwd="/")
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        try:
+            status, out, err = process.run([python, "-I", "-c", code, config or ""], cwd="/", check=False)
+            last = (err.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        except ProcessError as exc:   # the interpreter cannot start
+            status, out, last = 1, b"", str(exc)
+        if status != 0:
             raise InstallError(f"cannot read the configuration with {python}: {last}; fix it, or install"
                                " with an interpreter that has hookagent and PyYAML (--python)") from None
         import json
         try:
-            spool, key, autostart = json.loads(proc.stdout)
+            spool, key, autostart = json.loads(out)
         except ValueError:
             raise InstallError(f"{python} did not answer what the configuration says (it printed"
-                               f" {proc.stdout.strip()[:80]!r}); install with --python naming the"
+                               f" {out.strip()[:80]!r}); install with --python naming the"
                                " interpreter that has hookagent") from None
         return Baked(str(spool), str(key), bool(autostart))
     return Baked(cfg.spool_dir, inbox.agent_key(cfg.path), cfg.agent.autostart)
@@ -387,8 +391,6 @@ def find_python_with_hookagent() -> str | None:
 def can_import_hookagent(python: str) -> bool:
     """Whether the interpreter finds hookagent in isolated mode (as the hook runs it)."""
     try:
-        proc = subprocess.run([python, "-I", "-c", "import hookagent"], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+        return process.run([python, "-I", "-c", "import hookagent"], cwd="/", check=False, timeout=60).returncode == 0
+    except ProcessError:   # cannot start, or hangs
         return False
-    return proc.returncode == 0

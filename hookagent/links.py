@@ -148,25 +148,11 @@ def remote_url(repo_path: str) -> str | None:
 
 
 def _config_file(repo_path: str) -> str | None:
-    """The config of a work tree (``.git`` folder or file) or of a bare repository."""
-    dotgit = os.path.join(repo_path, ".git")
-    if os.path.isdir(dotgit):
-        gitdir = dotgit
-    elif os.path.isfile(dotgit):
-        try:
-            with open(dotgit, encoding="utf-8") as fh:
-                text = fh.read(4096).strip()
-        except OSError:
-            return None
-        if not text.startswith("gitdir: "):
-            return None
-        gitdir = os.path.join(repo_path, text[8:].strip())
-        try:
-            with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as fh:
-                gitdir = os.path.join(gitdir, fh.read().strip())
-        except OSError:
-            pass
-    else:
-        gitdir = repo_path                              # bare repository
-    path = os.path.join(gitdir, "config")
+    """The config of a work tree (``.git`` folder or file, linked worktrees included) or of a
+    bare repository: the one in its common dir."""
+    from hookagent.vcs.git import git_dirs
+    dirs = git_dirs(repo_path)
+    if dirs is None:
+        return None
+    path = os.path.join(dirs[1], "config")
     return path if os.path.isfile(path) else None

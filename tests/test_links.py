@@ -65,6 +65,29 @@ def test_origin_wins_over_other_remotes_and_two_others_are_ambiguous(tmp_path):
     assert links.commit_url([], str(bare), SHA) is None
 
 
+def test_git_dirs_agree_with_git_and_every_layout_finds_the_shared_config(tmp_path):
+    """A work tree, a linked worktree (.git file, commondir), --separate-git-dir (a .git file with
+    no commondir) and a bare repository: git_dirs says what git says, without running git."""
+    from hookagent.vcs.git import git_dirs
+    main = tmp_path / "main"
+    git(tmp_path, "init", "-q", str(main))
+    git(main, "remote", "add", "origin", "git@github.com:octo/hello.git")
+    git(main, "commit", "-q", "--allow-empty", "-m", "first")
+    git(main, "worktree", "add", "-q", "-b", "topic", str(tmp_path / "linked"))
+    git(tmp_path, "init", "-q", "--separate-git-dir", str(tmp_path / "elsewhere.git"), str(tmp_path / "separate"))
+    git(tmp_path / "separate", "remote", "add", "origin", "https://gitlab.com/g/p.git")
+    git(tmp_path, "clone", "-q", "--bare", str(main), str(tmp_path / "bare.git"))
+    for name in ("main", "linked", "separate", "bare.git"):
+        path = tmp_path / name
+        want = git(path, "rev-parse", "--path-format=absolute", "--absolute-git-dir", "--git-common-dir").split()
+        assert list(git_dirs(str(path))) == want, name
+    assert links.remote_url(str(tmp_path / "linked")) == "git@github.com:octo/hello.git"
+    assert links.remote_url(str(tmp_path / "separate")) == "https://gitlab.com/g/p.git"
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / ".git").write_text("not a gitdir line\n")
+    assert git_dirs(str(tmp_path / "odd")) is None and links.remote_url(str(tmp_path / "odd")) is None
+
+
 def test_the_installed_hook_sends_the_derived_link(tmp_path):
     with DevServer(token=TOKEN) as server:
         site = Site(tmp_path, server.url)

@@ -154,17 +154,15 @@ def start(cfg: Config) -> None:
     its own session, stdin/stdout/stderr on /dev/null (it logs to its log file), no descriptor
     of the caller's inherited (git, or an ssh session, would wait for them), no GIT_* variables
     (they name the caller's repository), in /."""
-    import subprocess
     import sys
+
+    from hookagent import process
     if agent_running(cfg.spool_dir, inbox.agent_key(cfg.path)):
         return
     cmd = [sys.executable, "-I", "-m", "hookagent", "flush", "--background", "--quiet"]
     if cfg.path:
         cmd += ["--config", cfg.path]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
-                     cwd="/", env=env)
+    process.spawn_detached(cmd, env={k: v for k, v in os.environ.items() if not k.startswith("GIT_")})
 
 
 def detach() -> None:

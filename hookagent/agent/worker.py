@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hookagent import backoff
 from hookagent.config import Config
-from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError, SpoolError
+from hookagent.errors import DEAD, HOLD, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
 from hookagent.agent.ingest import Inbox
 from hookagent.model import Commit

@@ -192,22 +192,23 @@ class _GitCount:
     """`git rev-list --count` beside the backfill (a terminal's progress bar needs a total)."""
 
     def __init__(self, repo: str, revspecs: list[str], args: argparse.Namespace) -> None:
-        import subprocess
+        from hookagent import process
+        from hookagent.errors import ProcessError
         extra = [f"--since={args.since}"] if args.since else []
         extra += [f"--until={args.until}"] if args.until else []
         extra += [f"--author={args.author}"] if args.author else []
         self._value: int | None = None
-        try:
-            self.proc = subprocess.Popen(["git", "rev-list", "--count", *extra, *(revspecs or ["HEAD"]), "--"],
-                                         cwd=repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, start_new_session=True)
-        except OSError:
+        self.proc: process.Process | None
+        try:   # its own session, as git log's: a first Ctrl-C only ends the backfill's batch
+            self.proc = process.Process(["git", "rev-list", "--count", *extra, *(revspecs or ["HEAD"]), "--"],
+                                        cwd=repo, new_session=True)
+        except ProcessError:
             self.proc = None
 
     def total(self) -> int | None:
         if self._value is None and self.proc is not None and self.proc.poll() is not None:
             try:
-                self._value = int(self.proc.stdout.read() or 0) or None
+                self._value = int(self.proc.finish(check=False).stdout or 0) or None
             except ValueError:
                 pass
             self.close()
@@ -215,8 +216,5 @@ class _GitCount:
 
     def close(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.stdout.close()
-            self.proc.wait()
+            self.proc.close()
             self.proc = None

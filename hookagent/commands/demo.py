@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -100,17 +99,18 @@ def _git_env(base: str) -> dict:
 
 
 def _run(cmd: list[str], env: dict, cwd: str | None = None, echo: bool = False) -> str:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+    from hookagent import process
+    code, out, err = process.run(cmd, env=env, cwd=cwd, check=False)
+    text = out.decode("utf-8", "replace") + err.decode("utf-8", "replace")
     if echo:
-        print(proc.stdout, end="")
-    if proc.returncode != 0:
+        print(text, end="")
+    if code != 0:
         from hookagent.errors import HookagentError
         if not echo:
-            sys.stderr.write(proc.stdout)
-        raise HookagentError(f"demo: `{' '.join(cmd[:4])}` failed with exit status {proc.returncode}"
+            sys.stderr.write(text)
+        raise HookagentError(f"demo: `{' '.join(cmd[:4])}` failed with exit status {code}"
                              " (its output is above); run the demo again with --keep to look into the folder")
-    return proc.stdout
+    return text
 
 
 def _wait_for_background_agents(conf: str, timeout: float = 10.0) -> None:

@@ -2,13 +2,17 @@
 
 Messages are decoded with the commit's declared ``encoding`` header (git's default is UTF-8),
 falling back to UTF-8 and then cp1252 with replacement, so no byte sequence can stop a hook.
+git runs through hookagent.process: ``git()`` for the small queries, ``stream_log_batches`` for
+``git log`` over a whole history or a push. ``git_dirs`` finds a repository's git dirs without git.
 """
 from __future__ import annotations
 
 import codecs
 import os
 import time
+from collections.abc import Generator, Iterable, Iterator
 
+from hookagent import process
 from hookagent.errors import VcsError
 from hookagent.model import Commit
 
@@ -79,8 +83,42 @@ def is_null(sha: str) -> bool:
 
 
 def git(args: list[str], cwd: str, input: bytes | None = None) -> bytes:
-    """Run `git ARGS` in cwd and return its stdout (no subprocess import: see _stream)."""
-    return b"".join(_stream(args, cwd, input or b""))
+    """Run `git -C cwd ARGS` (with `input` on its stdin) and return its stdout. Raises
+    ProcessError (a VcsError) naming the command and git's error line when git fails."""
+    return process.run(["git", "-C", cwd, *args], input=input).stdout
+
+
+def git_dirs(path: str) -> tuple[str, str] | None:
+    """(git dir, common dir) of a work tree or a git dir, read from the files git keeps, or None
+    when a ``.git`` file is unreadable or not ``gitdir: PATH``.
+
+    A work tree has a ``.git`` folder, or a ``.git`` file naming its git dir (linked worktrees,
+    submodules, ``git init --separate-git-dir``; a relative PATH is relative to the work tree).
+    A path without ``.git`` is taken as a git dir itself (a bare repository). A git dir with a
+    ``commondir`` file (a linked worktree's) shares the config, refs and objects of the one it
+    names (relative to the git dir); other git dirs are their own common dir.
+    """
+    dotgit = os.path.join(path, ".git")
+    if os.path.isdir(dotgit):
+        gitdir = dotgit
+    elif os.path.isfile(dotgit):
+        try:
+            with open(dotgit, encoding="utf-8") as fh:
+                text = fh.read(4096).strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not text.startswith("gitdir: "):
+            return None
+        gitdir = os.path.join(path, text[8:].strip())
+    else:
+        gitdir = path
+    common = gitdir
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as fh:
+            common = os.path.join(gitdir, fh.read().strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return os.path.normpath(gitdir), os.path.normpath(common)
 
 
 def read_commit(repo: str, rev: str = "HEAD") -> dict:
@@ -122,96 +160,22 @@ def list_refs(repo: str) -> dict[str, str]:
 LOG_FORMAT = "%H%x00%an%x00%ae%x00%aI%x00%B%x00"
 
 
-def stream_new_commits(repo: str, tip: str, exclude: set[str]):
+def stream_new_commits(repo: str, tip: str, exclude: set[str]) -> Iterator[dict]:
     """Commits reachable from tip and from none of `exclude`, oldest first, as field dicts.
 
-    One `git log` process, fed its revisions on stdin (`--stdin`), so thousands of excluded
-    tips never meet an argv limit. Messages come re-encoded to UTF-8 by git from each commit's
-    declared encoding. Order: reverse of git's default walk (newest commit date first), i.e.
-    parents before children unless committer clocks disagree. Not `--topo-order`: with a
-    commit-graph file and many excluded tips it makes git walk far from the tips, so a one-commit
-    push into a long history would pay for the whole history (benchmarks/bench_push.py part 2).
+    One `git log`, fed its revisions on stdin (`--stdin`), so thousands of excluded tips never
+    meet an argv limit. Messages come re-encoded to UTF-8 by git from each commit's declared
+    encoding. Order: reverse of git's default walk (newest commit date first), i.e. parents
+    before children unless committer clocks disagree. Not `--topo-order`: with a commit-graph
+    file and a few hundred excluded tips it makes git walk far from the tips, so a one-commit
+    push into a big history would walk most of it (benchmarks/bench_push.py measures both).
     """
     spec = "\n".join([tip] + [f"^{x}" for x in sorted(exclude) if x and not is_null(x)]) + "\n"
     # --ignore-missing: a processed ref whose commits were pruned since (a branch deleted and
     # gc-ed outside a push) must not make every later push fail with "bad object".
-    args = ["log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", "--ignore-missing", "--stdin", "--reverse"]
-    for batch in _batches(_stream(args, repo, spec.encode())):
+    for batch in stream_log_batches(repo, ["--ignore-missing", "--stdin", "--reverse"], spec.encode()):
         for record in batch:
             yield _fields(record)
-
-
-def _stream(args: list[str], repo: str, stdin: bytes = b""):
-    """Run `git -C repo ARGS`, write `stdin` to it and yield its stdout in chunks as it comes.
-
-    os.posix_spawnp and poll rather than subprocess: the hook must not import subprocess.
-    stdin, stdout and stderr are served together, so no pipe can fill up and block either side.
-    Raises VcsError with git's last stderr line when git fails.
-    """
-    import select
-
-    fds = [os.pipe() for _ in range(3)]        # non-inheritable; dup2 in the child clears that
-    (in_r, in_w), (out_r, out_w), (err_r, err_w) = fds
-    try:
-        pid = os.posix_spawnp("git", ["git", "-C", repo, *args], os.environ, file_actions=[
-            (os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)])
-    except OSError as exc:
-        for pair in fds:
-            for fd in pair:
-                os.close(fd)
-        if isinstance(exc, FileNotFoundError):
-            raise VcsError("git is not on PATH; install git or fix PATH for the hook") from None
-        raise VcsError(f"cannot run git ({exc.strerror}); check that git runs for the user the hook runs as") from None
-    for fd in (in_r, out_w, err_w):
-        os.close(fd)
-    pending = memoryview(stdin)
-    err = bytearray()
-    poller = select.poll()
-    if pending:
-        os.set_blocking(in_w, False)
-        poller.register(in_w, select.POLLOUT)
-    else:
-        os.close(in_w)
-        in_w = -1
-    poller.register(out_r, select.POLLIN)
-    poller.register(err_r, select.POLLIN)
-    open_fds = {out_r, err_r} | ({in_w} if in_w >= 0 else set())
-    try:
-        while open_fds:
-            for fd, _event in poller.poll():
-                if fd == in_w:
-                    try:
-                        pending = pending[os.write(in_w, pending[:1 << 16]):]
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:
-                        pending = pending[:0]
-                    if not pending:
-                        poller.unregister(in_w)
-                        os.close(in_w)
-                        open_fds.discard(in_w)
-                        in_w = -1
-                    continue
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    poller.unregister(fd)
-                    open_fds.discard(fd)
-                elif fd == out_r:
-                    yield data
-                else:
-                    err += data
-    finally:
-        for fd in (in_w, out_r, err_r):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        msg = err.decode("utf-8", "replace").strip().splitlines()
-        raise VcsError(f"git {' '.join(args[:2])} failed: {msg[-1] if msg else code}")
 
 
 PIPE_SIZE = 1 << 20
@@ -219,7 +183,8 @@ PIPE_SIZE = 1 << 20
 about 7,000 commits, so git keeps walking while the reader spends a moment on a batch."""
 
 
-def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
+def stream_log_batches(repo: str, args: list[str],
+                       stdin: bytes | None = None) -> Generator[list[list[bytes]], None, None]:
     """Run `git log ARGS` with LOG_FORMAT; yield the commits' raw fields as git produces them,
     in lists (one list per read from git's pipe, up to a few thousand commits each).
 
@@ -227,67 +192,30 @@ def stream_log_batches(repo: str, args: list[str], stdin: bytes | None = None):
     date (ISO 8601) and the full message, the text fields in UTF-8 as far as git could
     re-encode them (each commit's declared encoding; undeclared bytes pass through as they are:
     decode with ``decode(raw, None)``). A caller can drop a commit by looking at the bytes before
-    paying for decoding (backfill does). Memory stays flat whatever the history's size.
+    paying for decoding (backfill does). Memory stays flat whatever the history's size. `stdin`
+    is fed to git (revisions for `--stdin`) whatever its size.
 
     git runs in its own session, so a Ctrl-C meant for us does not kill it under our feet;
-    closing the generator early stops it. Raises VcsError with git's last stderr line when
-    git fails, and when the output is not what LOG_FORMAT makes (an ARG such as -p, --stat or
-    --graph that changes the output).
+    closing the generator early stops it. Raises VcsError with git's error line when git fails,
+    and when the output is not what LOG_FORMAT makes (an ARG such as -p, --stat or --graph that
+    changes the output).
     """
-    import subprocess
-    import tempfile
-
     cmd = ["git", "log", "--encoding=UTF-8", "-z", f"--format={LOG_FORMAT}", *args]
-    err = tempfile.TemporaryFile()   # a file, not a pipe: git can never block on a full stderr
+    # GIT_FLUSH=0: git writes full buffers instead of flushing after every commit into a pipe,
+    # which would wake us once per commit (benchmarks/bench_backfill.py shows the difference).
+    # No hint: backfill adds what REVSPEC takes, the post-receive hook says it in its own line.
+    chunks = process.stream(cmd, cwd=repo, input=stdin, env={**os.environ, "GIT_FLUSH": "0"},
+                            new_session=True, read_size=PIPE_SIZE, hint="")
     try:
-        # GIT_FLUSH=0: git writes full buffers instead of flushing after every commit into a
-        # pipe, which would wake us (and git) up once per commit of a long history.
-        proc = subprocess.Popen(cmd, cwd=repo, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=err, start_new_session=True,
-                                env={**os.environ, "GIT_FLUSH": "0"})
-    except FileNotFoundError:
-        err.close()
-        raise VcsError("git is not on PATH; install git or fix PATH") from None
-    if stdin is not None:
-        import threading
-
-        def feed() -> None:
-            try:
-                proc.stdin.write(stdin)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        threading.Thread(target=feed, daemon=True).start()
-    fd = proc.stdout.fileno()
-    try:
-        import fcntl
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
-    except (ImportError, OSError):
-        pass   # not Linux, or a lower limit: the default pipe works, with less overlap
-    finished = False
-
-    def chunks():
-        while True:
-            chunk = os.read(fd, PIPE_SIZE)
-            if not chunk:
-                return
-            yield chunk
-    try:
-        cut = yield from _batches(chunks())
-        finished = True
+        cut = yield from _batches(chunks)
     finally:
-        if not finished and proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
-        code = proc.wait()
-        err.seek(0)
-        text = err.read().decode("utf-8", "replace").strip().splitlines()
-        err.close()
-    if code != 0 or cut:
-        raise VcsError(f"git log failed: {text[-1] if text else f'exit status {code}'}")
+        chunks.close()
+    if cut:
+        raise VcsError("git log stopped in the middle of a commit although it reported success;"
+                       f" run `git log {' '.join(args)}` in {repo} to see what it prints")
 
 
-def _batches(chunks):
+def _batches(chunks: Iterable[bytes]) -> Generator[list[list[bytes]], None, bool]:
     """The records of `git log -z --format=LOG_FORMAT` output arriving in ``chunks``: one list
     of records (five bytes fields each) per chunk that completed any. Returns True when the
     output ended in the middle of a record. Raises VcsError when it is not that format (an

@@ -4,23 +4,23 @@ svn runs hooks with an empty environment: svnlook is called by absolute path (ba
 install as HOOKAGENT_SVNLOOK) and revision properties are read with ``propget --revprop``, which
 prints the stored UTF-8 bytes whatever the locale (``svnlook info``, ``proplist -v`` and ``--xml``
 transliterate non-ASCII text to ``{U+65E5}`` when the locale is C, which is what a hook gets
-wherever C.UTF-8 is missing). The three propgets run side by side. Importing pysvn takes longer
-than the svnlook calls it would replace (benchmarks/bench_svn_commit.py), so svnlook stays the
-default; ``svn.reader: pysvn`` (or ``auto``) uses pysvn. Each reader falls back to the other when
-it is missing.
+wherever C.UTF-8 is missing). The three propgets run side by side. svnlook stays the default
+reader because importing pysvn costs more than the three svnlook calls
+(benchmarks/bench_svn_commit.py); ``svn.reader: pysvn`` (or ``auto``) uses pysvn. Each reader
+falls back to the other when it is missing.
 
-On the hook path: no subprocess, shutil or datetime imports (each commit would pay for them);
-svnlook is started with os.posix_spawn. Backfill's helpers below import what they need themselves.
+svnlook and svn run through hookagent.process, in an environment of their own: PATH and
+LC_ALL=C.UTF-8 (plus HOME for the svn client's stored credentials). Their error messages keep
+svn's last error line: svn prints a chain of errors, outermost first, so the last one is the cause.
 """
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False  # the typing module stays out of the hook's imports
+from collections.abc import Iterator
+from typing import cast
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-from hookagent.errors import VcsError
+from hookagent import process
+from hookagent.errors import ProcessError, VcsError
 from hookagent.model import Commit
 
 SVNLOOK_FALLBACKS = ("/usr/bin/svnlook", "/usr/local/bin/svnlook", "/opt/homebrew/bin/svnlook")
@@ -57,64 +57,29 @@ def uuid(repos: str) -> str:
             return found
     except OSError:
         pass
-    return _svnlook(["uuid", repos]).decode().strip()
+    hint = f"check that {repos} is an svn repository that this user can read"
+    return _svnlook(["uuid", repos], hint).decode().strip()
 
 
 def _svnlook_env() -> dict[str, str]:
     return {"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH") or "/usr/bin:/bin"}
 
 
-def _spawn(argv: list[str]) -> tuple[int, int, int]:
-    """Start argv with stdin from /dev/null; returns (pid, stdout fd, stderr fd) to read."""
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+def _failure(what: str, exc: ProcessError, hint: str) -> VcsError:
+    """svnlook's error as it always read, ``svnlook WHAT failed: <its last error line>``, then
+    the exit status and what to do."""
+    if exc.returncode is None:   # could not start: the runner's message says why
+        return exc
+    lines = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+    line = f"{lines[-1]} (exit status {exc.returncode})" if lines else f"exit status {exc.returncode}"
+    return VcsError(f"svnlook {what} failed: {line}; {hint}")
+
+
+def _svnlook(args: list[str], hint: str) -> bytes:
     try:
-        pid = os.posix_spawn(argv[0], argv, _svnlook_env(), file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, out_w, 1),
-            (os.POSIX_SPAWN_DUP2, err_w, 2),
-        ])
-    except BaseException:
-        os.close(out_r)
-        os.close(err_r)
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    return pid, out_r, err_r
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    try:
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-
-
-def _collect(pid: int, out_fd: int, err_fd: int) -> tuple[int, bytes, bytes]:
-    """Wait for a process from _spawn: (exit code, stdout, stderr). Its stderr is a line or two,
-    so reading stdout to the end first cannot block on a full stderr pipe."""
-    out = _read_all(out_fd)
-    err = _read_all(err_fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out, err
-
-
-def _failure(what: str, code: int, err: bytes) -> VcsError:
-    lines = err.decode("utf-8", "replace").strip().splitlines()
-    return VcsError(f"svnlook {what} failed: {lines[-1] if lines else f'exit status {code}'}")
-
-
-def _svnlook(args: list[str]) -> bytes:
-    code, out, err = _collect(*_spawn([svnlook_path(), *args]))
-    if code != 0:
-        raise _failure(args[0], code, err)
-    return out
+        return process.run([svnlook_path(), *args], env=_svnlook_env()).stdout
+    except ProcessError as exc:
+        raise _failure(args[0], exc, hint) from None
 
 
 def _decode(raw: bytes) -> str:
@@ -128,24 +93,26 @@ def revprops_svnlook(repos: str, rev: int, svnlook: str | None = None) -> dict[s
     """svn:log, svn:author and svn:date as stored; an unset one (an anonymous commit has no
     author, a log can be deleted) is "". Three `svnlook propget --revprop`, run side by side."""
     svnlook = svnlook or svnlook_path()
-    running = []
-    try:
-        for name in REVPROPS:
-            running.append((name, _spawn([svnlook, "propget", "--revprop", "-r", str(rev), repos, name])))
-    except BaseException:
-        for _name, proc in running:
-            _collect(*proc)
-        raise
+    env = _svnlook_env()
+    running: list[tuple[str, process.Process]] = []
     out: dict[str, str] = {}
     failure = None
-    for name, proc in running:
-        code, value, err = _collect(*proc)
-        if code == 0:
-            out[name] = _decode(value)
-        elif b"E200017" in err:          # property not found on that revision
-            out[name] = ""
-        elif failure is None:
-            failure = _failure("propget", code, err)
+    try:
+        for name in REVPROPS:
+            running.append((name, process.Process([svnlook, "propget", "--revprop", "-r", str(rev), repos, name],
+                                                  env=env)))
+        for name, proc in running:
+            try:
+                out[name] = _decode(proc.finish().stdout)
+            except ProcessError as exc:
+                if b"E200017" in exc.stderr:          # property not found on that revision
+                    out[name] = ""
+                elif failure is None:
+                    failure = _failure("propget", exc, f"check that {repos} is an svn repository that this"
+                                       f" user can read, with a revision {rev}")
+    finally:
+        for _name, proc in running:
+            proc.close()
     if failure is not None:
         raise failure
     return out
@@ -242,11 +209,10 @@ def _svn() -> str:
     return _which("svn") or "/usr/bin/svn"
 
 
-def _svn_info(item: str, target: str):
-    """`svn info --show-item ITEM TARGET`, finished (a subprocess.CompletedProcess)."""
-    import subprocess
-    return subprocess.run([_svn(), "info", "--show-item", item, "--non-interactive", target],
-                          stdin=subprocess.DEVNULL, capture_output=True, env=_tool_env())
+def _svn_info(item: str, target: str) -> process.Result:
+    """`svn info --show-item ITEM TARGET`, finished, whatever its exit status."""
+    return process.run([_svn(), "info", "--show-item", item, "--non-interactive", target], env=_tool_env(),
+                       check=False)
 
 
 def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, str, str, str]]:
@@ -254,34 +220,33 @@ def stream_log(target: str, rev_range: str = "1:HEAD") -> Iterator[tuple[int, st
 
     Raises VcsError with svn's own last error line when svn log fails (no such revision,
     not a repository, cannot connect)."""
-    import subprocess
     import xml.etree.ElementTree as ET
     url = target if "://" in target else file_url(target)
-    proc = subprocess.Popen([_svn(), "log", "--xml", "--non-interactive", "-r", rev_range, url],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_tool_env())
-    parse_error: ET.ParseError | None = None
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+    chunks = process.stream([_svn(), "log", "--xml", "--non-interactive", "-r", rev_range, url], env=_tool_env())
     try:
-        for _event, elem in ET.iterparse(proc.stdout, events=("end",)):
-            if elem.tag != "logentry":
-                continue
-            yield (int(elem.get("revision")), elem.findtext("author") or "", iso_date(elem.findtext("date") or ""),
-                   elem.findtext("msg") or "")
-            elem.clear()
-    except ET.ParseError as exc:   # svn stopped half-way (its error is on stderr)
-        parse_error = exc
+        for chunk in chunks:
+            parser.feed(chunk)
+            # ("end", element) pairs: only "end" events were asked for
+            for _event, elem in cast("Iterator[tuple[str, ET.Element]]", parser.read_events()):
+                if elem.tag != "logentry":
+                    continue
+                yield (int(elem.get("revision") or 0), elem.findtext("author") or "",
+                       iso_date(elem.findtext("date") or ""), elem.findtext("msg") or "")
+                elem.clear()
+        parser.close()
+    except ProcessError as exc:
+        if exc.returncode is None:
+            raise
+        err = exc.stderr.decode("utf-8", "replace").strip()
+        if "E160006" in err and rev_range.split(":")[0] == "1" and _youngest(url) == 0:
+            return   # a repository without commits yet: nothing to backfill
+        last = err.splitlines()[-1] if err else f"exit status {exc.returncode}"
+        raise VcsError(f"svn log -r {rev_range} {url} failed: {last}; {_hint(err, url)}") from None
+    except ET.ParseError as exc:   # svn said it succeeded, but its XML stopped or broke off
+        raise VcsError(f"svn log --xml gave unreadable output ({exc}); check `svn log --xml {url}`") from None
     finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode("utf-8", "replace").strip()
-        proc.stderr.close()
-        code = proc.wait()
-    if code != 0 and "E160006" in err and rev_range.split(":")[0] == "1" and _youngest(url) == 0:
-        return   # a repository without commits yet: nothing to backfill
-    if code != 0:
-        last = err.splitlines()[-1] if err else f"exit status {code}"
-        raise VcsError(f"svn log -r {rev_range} {url} failed: {last}; {_hint(err, url)}")
-    if parse_error is not None:
-        raise VcsError(f"svn log --xml gave unreadable output ({parse_error}); check `svn log --xml {url}`")
+        chunks.close()
 
 
 def _youngest(url: str) -> int | None:
