@@ -274,3 +274,34 @@ def test_a_config_that_changed_or_went_is_checked_again_and_said(tmp_path):
     site.write()
     assert len(records(site)) == 4, "each commit is recorded all the same"
     assert len(queued_commits(site)) == 4
+
+
+def test_commits_while_the_agent_runs_start_no_other(tmp_path):
+    """The hook reads the agent's pid file and /proc/PID/cmdline (no process): while the agent
+    of this configuration runs (here: sleeping through a long backoff, the tracker down), the
+    commits that follow start no other."""
+    from testing.repos import free_port
+    site = Site(tmp_path, f"http://127.0.0.1:{free_port()}", agent={"autostart": True},
+                retry={"min_backoff": 300, "max_backoff": 600})
+    starts = tmp_path / "starts.log"
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {starts}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    repo = new_repo(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                           str(site.config_path), "--python", str(wrapper)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    commit_file(repo, "first [#1]")
+    pidfile = Path(site.spool.path("locks")) / f"agent-{inbox.agent_key(str(site.config_path))}.pid"
+    from testing.wait import wait_until
+    assert wait_until(lambda: pidfile.exists() and site.spool.count("deferred") == 1)
+    pid = int(pidfile.read_text())
+    try:
+        for i in range(2, 6):
+            assert commit_file(repo, f"more [#{i}]").stderr == b""
+        agents = [line for line in starts.read_text().splitlines() if "flush --background" in line]
+        assert len(agents) == 1, agents
+        assert len(records(site)) == 4, "recorded; the agent reads them once the backoff ends"
+    finally:
+        os.kill(pid, 15)
