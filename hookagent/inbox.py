@@ -16,8 +16,9 @@ a few ``name value`` header lines, a blank line, a body, and the end line::
     hookagent-end
 
 The git body is ``git cat-file --batch`` output (one or more objects; ``<sha> missing`` for one
-git could not find); an svn record has no body, its ``revision`` header names the revision (it
-never changes). The sh hook (resources/hook-tmpl) writes records; this module reads them, and
+git could not find); a push record's body is the `OLD NEW REF` lines git gave post-receive, and
+its ``env.NAME`` headers keep who pushed; an svn record has no body, its ``revision`` header
+names the revision (it never changes). The sh hook (resources/hook-tmpl) writes records; this module reads them, and
 writes the same format where Python records (old hooks, tests).
 
 A record is complete only when its objects add up and the end line closes it: a hook may still
@@ -70,6 +71,12 @@ class Record:
     headers: dict[str, str]
     objects: list[GitObject] = field(default_factory=list)
     complete: bool = True
+    updates: str = ""            # a push: its `OLD NEW REF` lines, as git gave them
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The push's environment the hook kept (``env.NAME value`` headers: who pushed)."""
+        return {k[4:]: v for k, v in self.headers.items() if k.startswith("env.")}
 
     @property
     def vcs(self) -> str:
@@ -97,6 +104,10 @@ def parse(data: bytes) -> Record | None:
     record = Record(headers)
     if not sep:
         record.complete = False
+        return record
+    if headers.get("hook") == "post-receive":
+        record.complete = body.endswith(END) and (body == END or body.endswith(b"\n" + END))
+        record.updates = os.fsdecode(body[:-len(END)] if record.complete else body)
         return record
     pos = 0
     while True:

@@ -55,6 +55,11 @@ def commit_entry_name(destination: str, ident: str) -> str:
     return f"c-{dest_tag(destination)}-{_safe(ident)}.json"
 
 
+def push_entry_name(destination: str, record: str, part: int) -> str:
+    """The name of part ``part`` of the push an inbox record holds: the same when read again."""
+    return f"b-{dest_tag(destination)}-{_safe(record)}-{part}.json"
+
+
 def batch_entry_name(destination: str) -> str:
     return f"b-{dest_tag(destination)}-{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}.json"
 

@@ -355,7 +355,8 @@ def test_a_commit_git_no_longer_has_is_still_sent_from_the_spool(tmp_path, serve
     bare, work = bare_repo_with_hook(tmp_path, site)
     sha, tip = commits(work, "soon unreadable [#21]", "tip, no story")
     push(work, "main")
-    # The repository moves away before the agent runs: the payload is built from the spool alone.
+    site.ingest()        # the agent decided the push (what it made new needs the repository)
+    # The repository moves away before the agent sends: the payload is built from the spool alone.
     bare.rename(tmp_path / "moved.git")
     flush(site)
     [p] = server.pushes()

@@ -12,7 +12,9 @@ from testing.site import Site, bare_repo_with_hook, commit_file, git
 
 
 def queued(site: Site) -> list[str]:
-    """Commit ids (subjects) in the spool's new/ queue, in entry order."""
+    """Commit ids (subjects) in the spool's new/ queue, in entry order, once the agent's first
+    step has read the hooks' records."""
+    site.ingest()
     spool = Spool(site.data["spool_dir"])
     out = []
     for name in spool.due_names():
@@ -165,6 +167,7 @@ def test_a_processed_branch_deleted_and_pruned_on_the_server_does_not_break_late
     git(work, "checkout", "-q", "-b", "doomed")
     commits(work, "doomed work [#2]")
     push(work, "doomed")
+    site.ingest()                      # the agent decided that push (it runs within seconds)
     git(bare, "update-ref", "-d", "refs/heads/doomed")            # not a push: no hook runs
     git(bare, "reflog", "expire", "--expire=now", "--all")
     git(bare, "gc", "-q", "--prune=now")

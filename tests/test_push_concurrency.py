@@ -135,6 +135,7 @@ def test_eight_concurrent_pushes_queue_each_new_commit_once(tmp_path, server, hi
         install(site, bare)
         assert [n for n in os.listdir(site.spool.path("state")) if n.startswith("refs-")]
     push_all_at_once(clones)
+    site.ingest()   # what the agent does first: decide the pushes the hooks recorded
     queued = [c["commit_id"] for _, e in site.spool.entries("new") for c in e["commits"]]
     expected = all_ref_bearing(bare) if history == "pushed through the hook" else all_pushed_ref_bearing(bare)
     assert sorted(queued) == sorted(expected), "each ref-bearing commit queued once"
@@ -231,6 +232,7 @@ def test_a_few_thousand_commit_push_delivers_each_referenced_commit_once(tmp_pat
     expected = ref_bearing(src, "main")
     assert with_refs == len(expected) == 1000
     git(src, "push", "-q", str(bare), "main")
+    site.ingest()
     spool = site.spool
     queued = [c["commit_id"] for _, e in spool.entries("new") for c in e["commits"]]
     assert len(spool.due_names()) == 1, "3000 commits, 1000 with references: one batch entry"
@@ -264,5 +266,6 @@ def test_many_refs_beyond_the_argv_limit_do_not_break_the_hook(tmp_path):
     new = new_commit(work, "more [#78]", old)
     out = git(work, "push", "origin", f"{new}:refs/heads/b00000", "-f")
     assert "hookagent:" not in out, out
+    site.ingest()   # what the agent does first: decide the pushes the hooks recorded
     queued = [c["commit_id"] for _, e in site.spool.entries("new") for c in e["commits"]]
     assert sorted(queued) == sorted([old, new])

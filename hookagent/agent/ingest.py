@@ -64,7 +64,17 @@ class Inbox:
 
     def ingest(self) -> Ingested:
         """Read the records there are (oldest first), queue their commits parents first, then
-        remove the records."""
+        remove the records. One agent of this configuration at a time: a push record must be
+        decided once, in order, against the processed refs."""
+        import fcntl
+        fd = self.spool.open_file(self.spool.path("locks", f"inbox-{self.key}.lock"), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self._ingest()
+        finally:
+            os.close(fd)
+
+    def _ingest(self) -> Ingested:
         out = Ingested()
         found: list[Found] = []
         done: list[str] = []
@@ -114,6 +124,17 @@ class Inbox:
 
     # ------------------------------------------------------------------ reading commits
     def _commits(self, name: str, record: inbox.Record) -> list[Found]:
+        if record.headers.get("hook") == "post-receive":
+            if not record.complete:
+                raise ValueError("the push record was cut short (its hook died writing it); run"
+                                 f" hookagent backfill {record.repo} for that push")
+            # A push is decided against the processed-refs snapshot, under its lock, in the
+            # order the pushes were recorded; its entries are written right away.
+            from hookagent.hook.git import queue_push
+            from hookagent.hook.push import repository
+            repo = repository(os.path.realpath(record.repo))   # the snapshot's key, as install made it
+            queue_push(self.cfg, self.spool, repo, record.updates, record.environ, record=name)
+            return []
         if record.vcs == "svn":
             return self._svn(record)
         if record.vcs == "git":

@@ -8,7 +8,7 @@ from hookagent import inbox, links, refs
 from hookagent.config import Config
 from hookagent.hook import push as pushes
 from hookagent.model import pusher_from_env
-from hookagent.spool import Spool, batch_entry_name, make_entry
+from hookagent.spool import Spool, batch_entry_name, make_entry, push_entry_name
 from hookagent.vcs import git as vgit
 
 BATCH = 1000
@@ -31,10 +31,18 @@ def post_commit(cfg: Config, spool: Spool, argv: list[str]) -> int:
 
 
 def post_receive(cfg: Config, spool: Spool, argv: list[str], stdin_text: str | None = None) -> int:
-    """Record the commits a push made new (see push.py). Returns how many entries were queued."""
+    """The Python post-receive (a hook of the previous version, or the sh hook's fallback when
+    its configuration names another spool): queue what the push made new, now."""
     text = sys.stdin.read() if stdin_text is None else stdin_text
+    return queue_push(cfg, spool, pushes.repository(os.getcwd()), text, os.environ)
+
+
+def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record: str | None = None) -> int:
+    """Queue the commits a push made new (see push.py), from its `OLD NEW REF` lines; the agent
+    does this for the sh hook's push records (``record``: its name, which names the entries, so
+    a record read again after a crash queues nothing twice). Returns how many entries were
+    queued."""
     updates = pushes.parse_updates(text)
-    repo = pushes.repository(os.getcwd())
     branches, tags = list(cfg.branches), cfg.tags
     moved = [u for u in updates if pushes.watched(u.ref, branches, tags)]
     if not moved:
@@ -63,11 +71,12 @@ def post_receive(cfg: Config, spool: Spool, argv: list[str], stdin_text: str | N
                 commits.append(commit.to_dict())
             exclude.add(u.new)   # a commit shared by several refs of this push counts once
         updates_out = [{"ref": u.ref, "before": u.old, "after": u.new} for u in moved]
-        pusher = pusher_from_env(os.environ)
+        pusher = pusher_from_env(environ)
         for i in range(0, len(commits), BATCH):
             entry = make_entry(dest, commits[i:i + BATCH], push=[u.ref for u in moved],
                                updates=updates_out, pusher=pusher)
-            queued += int(spool.enqueue(batch_entry_name(dest), entry))
+            name = batch_entry_name(dest) if record is None else push_entry_name(dest, record, i // BATCH)
+            queued += int(spool.enqueue(name, entry))
         for u in moved:
             if u.deleted:
                 seen.pop(u.ref, None)

@@ -164,3 +164,21 @@ def seed_snapshot(config: str | None, path: str) -> str | None:
         return (f"could not record the refs of {path} as processed ({exc}); the first push reads"
                 " the live refs instead, fine unless several pushes land at that very moment")
     return None
+
+
+def seed_at_hook(spool, repo: str, branches: list[str], tags: bool, updates_text: str) -> None:
+    """At a push's hook time, when the repository has no snapshot yet (the spool did not exist at
+    install): the watched refs as they were before this push, as processed. The agent decides
+    the push later, when other pushes may have moved the live refs; this is what it must start
+    from. A ref this push moved counts by its old value; one it created, not at all."""
+    from hookagent.vcs import git as vgit
+    with Snapshot(spool, repo) as snap:
+        if snap.load() is not None:
+            return
+        seen = {ref: sha for ref, sha in vgit.list_refs(repo).items() if watched(ref, branches, tags)}
+        for u in parse_updates(updates_text):
+            if u.created:
+                seen.pop(u.ref, None)
+            elif watched(u.ref, branches, tags):
+                seen[u.ref] = u.old
+        snap.save(seen)

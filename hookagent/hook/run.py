@@ -68,6 +68,11 @@ def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs:
             if name == "post-rewrite":
                 raise ValueError(f"the configuration names spool_dir {cfg.spool_dir}, the hook was installed"
                                  f" with {spool_dir}; run hookagent install again")
+            if name == "post-receive":   # the sh hook has read stdin: it hands the push to `hook`
+                print(f"hookagent: {name}: queued in {cfg.spool_dir}, the configuration's spool; the hook"
+                      f" was installed with {spool_dir}: run hookagent install {_repo(argv, vcs)} again",
+                      file=sys.stderr)
+                return OTHER_SPOOL
             status = run(name, config, argv, vcs=vcs)
             if status == 0:
                 print(f"hookagent: {name}: recorded in {cfg.spool_dir}, the configuration's spool; the hook"
@@ -75,6 +80,10 @@ def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs:
                       file=sys.stderr)
             return RECORDED_ELSEWHERE if status == 0 else status
         spool = Spool(cfg.spool_dir, cfg.spool_group)
+        if name == "post-receive":    # the sh hook gives the push on stdin when there is no snapshot
+            from hookagent.hook import push
+            push.seed_at_hook(spool, push.repository(os.getcwd()), list(cfg.branches), cfg.tags,
+                              sys.stdin.read())
         stamp = spool.ensure_file(spool.path("state", f"config-{inbox.agent_key(cfg.path)}.ok"))
         if cfg.path:    # the stamp's time is the file's: the hook asks again once the file is newer
             st = os.stat(cfg.path)
@@ -90,6 +99,10 @@ def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs:
 
 RECORDED_ELSEWHERE = 4
 """prepare's status when it recorded the commit itself, in the configuration's spool."""
+
+OTHER_SPOOL = 5
+"""prepare's status for a push whose configuration names another spool: the sh hook, which has
+read the push from stdin, gives it to `hookagent hook post-receive`."""
 
 
 def _repo(argv: list[str], vcs: str) -> str:
