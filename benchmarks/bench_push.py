@@ -194,7 +194,7 @@ def small_pushes(base: str, env: dict, n: int, branches: int, singles: int, grap
             if name.startswith("refs-"):
                 os.unlink(os.path.join(state, name))
         nosnap_h, nosnap_p = one(1000, "b001")
-        print(f"  a push without snapshot (live refs listed instead), config cache warm: "
+        print(f"  a push without snapshot (Python keeps the refs as they were before it): "
               f"with hook {ms(nosnap_h)}, without {ms(nosnap_p)}, added {ms(nosnap_h - nosnap_p)}")
         deep = shas[len(shas) // 2 + 7]          # no ref points here: git must walk to prove it old
         tips["deep"] = deep
