@@ -42,7 +42,7 @@ from common import TOKEN, git_env  # noqa: E402
 import common  # noqa: E402
 # The repository's own history maker (stdlib only: runs as a script with the benchmark's git env).
 MAKE_HISTORY = [sys.executable, os.path.join(ROOT, "testing", "history.py")]
-# The bracket forms it writes ([#1], [fixes #1], [Finishes #1 #2], ...): independent of refs.py.
+# The bracket forms it writes ([#1], [fixes #1], [Finishes #1 #2], ...): independent of stories.py.
 REF_GREP = r"\[[A-Za-z ]*#[0-9]"
 
 

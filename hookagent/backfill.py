@@ -3,7 +3,7 @@
 Streams `git log` (or `svn log --xml`) once; keeps only commits with story references; in a dry
 run prints them, otherwise enqueues them in batches after asking the ledger what is already
 queued or sent (a re-run, or a run after the live hooks sent some, enqueues nothing twice).
-Link-only by default: state keywords inside reference brackets are neutralised (refs.neutralise:
+Link-only by default: state keywords inside reference brackets are neutralised (stories.neutralise:
 ``[fixes #12] x`` is sent as ``[#12] (fixes) x``) so years-old history cannot move a story today.
 
 Order of work per batch of BATCH commits: the spool entry is written (fsynced) first, then the
@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from hookagent import links, refs
+from hookagent import links
+from hookagent import stories as grammar
 from hookagent.model import Commit
 
 BATCH = 1000
@@ -206,7 +207,7 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
         if dry_run or not fresh:
             return
         if not with_state:
-            neutralise = refs.neutralise
+            neutralise = grammar.neutralise
             for c in fresh:
                 c.message = neutralise(c.message)
         entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
@@ -215,7 +216,7 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
         if len(unmarked) >= LEDGER_BATCH:
             mark()
 
-    parse = refs.parse
+    parse = grammar.parse
     enc = json.encoder.encode_basestring   # a JSON string literal, non-ASCII kept (C)
     write = out.write if out is not None else None
     jsonl = fmt == "jsonl"

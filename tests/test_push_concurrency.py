@@ -21,7 +21,7 @@ from testing.repos import free_port
 from testing.site import TOKEN, Site, git
 from testing.wait import PATIENCE, wait_until
 
-REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make_history's forms ([#1], [fixes #1], ...), independent of refs.py
+REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make_history's forms ([#1], [fixes #1], ...), independent of stories.py
 
 
 @pytest.fixture

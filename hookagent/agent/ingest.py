@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from hookagent import inbox, links, refs
+from hookagent import inbox, links, stories
 from hookagent.config import Config
 from hookagent.model import Commit
 from hookagent.spool import Spool, commit_entry_name, make_entry
@@ -156,7 +156,7 @@ class Inbox:
             seen.add(obj.sha)
             raw = obj.raw if obj.verified() else vgit.git(["cat-file", "commit", obj.sha], repo)
             fields = vgit.parse_raw_commit(obj.sha, raw)
-            if not refs.has_refs(fields["message"]):
+            if not stories.has_refs(fields["message"]):
                 continue
             url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
             out.append(Found(vgit.to_commit(fields, repo, record.branch, url), fields["parents"]))
@@ -167,7 +167,7 @@ class Inbox:
         rev = int(record.headers["revision"])
         commit = vsvn.read_revision(record.repo, rev, reader=self.cfg.svn_reader,
                                     id_style=self.cfg.svn_commit_id)
-        if not refs.has_refs(commit.message):
+        if not stories.has_refs(commit.message):
             return []
         commit.url = links.commit_url(self.cfg.link_rules(), commit.repo, commit.commit_id, revision=str(rev))
         return [Found(commit, [f"{commit.ident.rpartition('@')[0]}@{rev - 1}"])]

@@ -1,7 +1,7 @@
 """The receiver's state: stories, the commits it accepted, counters, behind one lock.
 
 A commit adds one comment to each story it references; "finished"/"delivered" keywords
-(:mod:`hookagent.refs`) move the story forward (started < finished < delivered, never back).
+(:mod:`hookagent.stories`) move the story forward (started < finished < delivered, never back).
 With ``stories=None`` any story a commit references is created on first sight; with a list only
 those exist, and references to others are ignored.
 """
@@ -11,7 +11,7 @@ import datetime as _dt
 import threading
 from typing import Any, Iterable
 
-from hookagent import refs
+from hookagent import stories
 from hookagent.model import DELIVERED, FINISHED
 
 STATE_ORDER = {"started": 0, FINISHED: 1, DELIVERED: 2}
@@ -34,7 +34,7 @@ class Store:
 
     def apply(self, record: dict[str, Any], api: str) -> list[dict[str, Any]]:
         """Record one accepted source_commit; return the comments it created."""
-        found = refs.parse(record["message"])
+        found = stories.parse(record["message"])
         created = []
         now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         with self.lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hookagent import inbox, links, refs
+from hookagent import inbox, links, stories
 from hookagent.config import Config
 from hookagent.hook import push as pushes
 from hookagent.model import pusher_from_env
@@ -21,7 +21,7 @@ def post_commit(cfg: Config, spool: Spool, argv: list[str]) -> int:
     repo = vgit.toplevel(os.getcwd())
     sha = vgit.git(["rev-parse", "--verify", "HEAD^{commit}"], repo).decode().strip()
     raw = vgit.git(["cat-file", "commit", sha], repo)
-    if not refs.has_refs(vgit.parse_raw_commit(sha, raw)["message"]):
+    if not stories.has_refs(vgit.parse_raw_commit(sha, raw)["message"]):
         return 0
     branch = vgit.current_branch(repo)
     key = inbox.agent_key(cfg.path)
@@ -63,7 +63,7 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
             if u.deleted:
                 continue
             for fields in vgit.stream_new_commits(repo, u.new, exclude):
-                if not refs.has_refs(fields["message"]):
+                if not stories.has_refs(fields["message"]):
                     continue
                 url = links.commit_url(rules, repo, fields["sha"], u.branch)
                 commit = vgit.to_commit(fields, repo, u.branch, url)

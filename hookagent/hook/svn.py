@@ -43,18 +43,18 @@ def post_revprop_change(cfg: Config, spool: Spool, argv: list[str], old_value: b
     repos, rev, _user, prop, action = argv[:5]
     if prop != "svn:log" or action not in ("M", "A"):
         return 0
-    from hookagent import refs
+    from hookagent import stories
     raw = sys.stdin.buffer.read() if old_value is None else old_value
     old = raw.decode("utf-8", "replace")
     commit = _read(cfg, repos, int(rev))
-    before = {r.id for r in refs.parse(old)}
-    added = [r.id for r in refs.parse(commit.message) if r.id not in before]
+    before = {r.id for r in stories.parse(old)}
+    added = [r.id for r in stories.parse(commit.message) if r.id not in before]
     if not added:
         return 0
     base, message = commit.ident, commit.message
     records = []
     for sid in added:
-        commit.message = refs.keep_only(message, {sid})
+        commit.message = stories.keep_only(message, {sid})
         commit.ident = f"{base}+log:{sid}"
         records.append(commit.to_dict())
     dest = cfg.tracker.destination

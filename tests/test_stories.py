@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from hookagent import refs
+from hookagent import stories
 from hookagent.model import DELIVERED, FINISHED, StoryRef
 
 F, D, L = FINISHED, DELIVERED, None   # L: only a link
@@ -91,8 +91,8 @@ TABLE: list[tuple[str, list[tuple[int, str | None]]]] = [
 
 @pytest.mark.parametrize("message,expected", TABLE, ids=[repr(m[:40]) for m, _ in TABLE])
 def test_table(message, expected):
-    assert refs.parse(message) == [StoryRef(i, s) for i, s in expected]
-    assert refs.has_refs(message) is bool(expected)
+    assert stories.parse(message) == [StoryRef(i, s) for i, s in expected]
+    assert stories.has_refs(message) is bool(expected)
 
 
 def test_table_is_large_and_covers_both_outcomes():
@@ -104,10 +104,10 @@ def test_one_megabyte_message_with_the_reference_at_the_end():
     filler = "lorem ipsum [x] # & <tag> ]]> [see #1 later] " * 23000
     assert len(filler) > 1_000_000
     message = filler + "\n[delivers #987654]"
-    assert refs.parse(message) == [StoryRef(987654, D)]
-    assert refs.has_refs(message)
-    assert not refs.has_refs(filler)
-    assert refs.neutralise(message).endswith("[#987654] (delivers)")
+    assert stories.parse(message) == [StoryRef(987654, D)]
+    assert stories.has_refs(message)
+    assert not stories.has_refs(filler)
+    assert stories.neutralise(message).endswith("[#987654] (delivers)")
 
 
 @pytest.mark.parametrize("hostile", [
@@ -118,12 +118,12 @@ def test_one_megabyte_message_with_the_reference_at_the_end():
 ])
 def test_hostile_unclosed_brackets_parse_to_nothing(hostile):
     # Would take hours with a backtracking-prone pattern; here it must simply finish.
-    assert refs.parse(hostile) == []
-    assert [r.id for r in refs.parse(hostile + "]")] == [1]
+    assert stories.parse(hostile) == []
+    assert [r.id for r in stories.parse(hostile + "]")] == [1]
 
 
 def test_result_objects_are_story_refs_with_int_ids():
-    (ref,) = refs.parse("[fixes #0042]")
+    (ref,) = stories.parse("[fixes #0042]")
     assert isinstance(ref, StoryRef) and ref.id == 42 and isinstance(ref.id, int)
 
 
@@ -139,7 +139,7 @@ def test_result_objects_are_story_refs_with_int_ids():
     ("[WIP fixes #12]", "[WIP fixes #12]"),
 ])
 def test_neutralise_examples(message, expected):
-    assert refs.neutralise(message) == expected
+    assert stories.neutralise(message) == expected
 
 
 def _random_message(rng: random.Random) -> str:
@@ -153,19 +153,19 @@ def test_neutralise_keeps_ids_and_order_and_drops_every_state():
     rng = random.Random(20240601)
     checked = 0
     for m in [msg for msg, _ in TABLE] + [_random_message(rng) for _ in range(4000)]:
-        before = refs.parse(m)
-        after = refs.parse(refs.neutralise(m))
+        before = stories.parse(m)
+        after = stories.parse(stories.neutralise(m))
         assert [r.id for r in after] == [r.id for r in before], m
         assert all(r.state is None for r in after), m
-        assert refs.neutralise(refs.neutralise(m)) == refs.neutralise(m), m
+        assert stories.neutralise(stories.neutralise(m)) == stories.neutralise(m), m
         checked += any(r.state for r in before)
     assert checked > 100, "the generator must produce plenty of messages with states"
 
 
 def test_neutralise_keeps_the_intent_readable():
-    out = refs.neutralise("Sensors calibrated [Finishes #102 #103]")
+    out = stories.neutralise("Sensors calibrated [Finishes #102 #103]")
     assert "Finishes" in out and "#102" in out and "#103" in out
-    assert refs.parse(out) == [StoryRef(102), StoryRef(103)]
+    assert stories.parse(out) == [StoryRef(102), StoryRef(103)]
 
 
 # ---------------------------------------------------------------------- keep_only
@@ -178,16 +178,16 @@ def test_neutralise_keeps_the_intent_readable():
     ("no refs", {1}, "no refs"),
 ])
 def test_keep_only_examples(message, keep, expected):
-    assert refs.keep_only(message, keep) == expected
+    assert stories.keep_only(message, keep) == expected
 
 
 def test_keep_only_references_exactly_the_kept_ids_with_their_states():
     rng = random.Random(7)
     for _ in range(3000):
         m = _random_message(rng)
-        before = refs.parse(m)
+        before = stories.parse(m)
         keep = {r.id for r in before if rng.random() < 0.5}
-        after = refs.parse(refs.keep_only(m, keep))
+        after = stories.parse(stories.keep_only(m, keep))
         assert {r.id for r in after} == keep, m
         # every group holding a kept id stays whole, keywords included: states are unchanged
         assert after == [b for b in before if b.id in keep], m
