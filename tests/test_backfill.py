@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from hookagent import backfill as backfill_mod
-from hookagent import stories
+from hookagent import stories as grammar
 from hookagent.devserver import DevServer
 from hookagent.ledger import Ledger
 from testing.gitgate import GitGate
@@ -280,7 +280,7 @@ def test_link_only_by_default_states_do_not_move_and_a_second_run_enqueues_nothi
         assert site.cli("flush").returncode == 0
         got = sorted(r["message"].rstrip("\n") for r in server.received())
         assert got == sorted(["Torpedoes [#1] (fixes)", "Shields [#2, #3] (delivers)", "Hull [#4]"])
-        assert got == sorted(stories.neutralise(m) for m in msgs[:3])
+        assert got == sorted(grammar.neutralise(m) for m in msgs[:3])
         stories = server.stories()
         assert {sid: s["current_state"] for sid, s in stories.items()} == {1: "started", 2: "started",
                                                                             3: "started", 4: "started"}
