@@ -191,13 +191,15 @@ def baked(config: str | None, python: str) -> Baked:
 
 
 def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
-           svnlook: str | None = None, settings: Baked | None = None) -> str:
+           svnlook: str | None = None, settings: Baked | None = None, git_dir: str | None = None) -> str:
     """The hook script, every value quoted for sh."""
     from hookagent import inbox
     settings = settings or Baked(EXAMPLE_SPOOL, inbox.agent_key(config), True)
     values = {
         "PY": python, "CFG": config or "", "HOOK": hook, "VCS": vcs,
-        "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo, "RKEY": inbox.repo_key(repo),
+        "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo,
+        # post-receive runs in the git dir: its processed-refs snapshot is named after that.
+        "RKEY": inbox.repo_key(git_dir or repo),
         "SPOOL": settings.spool, "KEY": settings.key, "AUTOSTART": "yes" if settings.autostart else "no",
         "HAS_STDIN": "yes" if hook in STDIN_HOOKS else "no",
     }
@@ -250,7 +252,7 @@ def _write_hook(path: str, text: str) -> None:
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.hookagent-tmp-{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
             fh.write(text)
         os.chmod(tmp, 0o755)  # whatever the umask: git and svn only run executable hooks
         os.replace(tmp, path)
@@ -300,11 +302,15 @@ def install(target: Target, hooks: Iterable[str], *, python: str, config: str | 
     except OSError as exc:
         raise InstallError(f"cannot create the hooks folder {where}: {exc.strerror}; create it (or fix"
                            " core.hooksPath), then install again") from None
+    git_dir = None
+    if target.kind == "git-worktree":
+        code, out, _err = _git(["rev-parse", "--absolute-git-dir"], target.path)
+        git_dir = (out.strip() or None) if code == 0 else None
     for hook in hooks:
         path = os.path.join(where, hook)
         orig = path + ORIG_SUFFIX
         text = render(hook, python=python, config=config, repo=target.path, vcs=target.vcs, svnlook=svnlook,
-                      settings=settings)
+                      settings=settings, git_dir=git_dir)
         note = ""
         if os.path.lexists(path) and not is_ours(path):
             if os.path.lexists(orig):

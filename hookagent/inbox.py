@@ -39,11 +39,11 @@ DEFAULT_KEY = "default"
 
 def agent_key(config_path: str | None) -> str:
     """Which configuration a record (and a background agent) belongs to: a digest of the config
-    file's real path, or ``default`` without one. Baked into the hook at install."""
+    file's absolute path as named (not its target: a symlink swapped by config management keeps
+    the key), or ``default`` without one. Baked into the hook at install."""
     if not config_path:
         return DEFAULT_KEY
-    real = os.path.realpath(config_path)
-    return f"{zlib.crc32(os.fsencode(real)):08x}"
+    return f"{zlib.crc32(os.fsencode(os.path.abspath(config_path))):08x}"
 
 
 def repo_key(repo: str) -> str:
@@ -95,6 +95,8 @@ class Record:
 def parse(data: bytes) -> Record | None:
     """The record in ``data``; ``complete`` False when it is cut short. None when not a record."""
     if not data.startswith(MAGIC):
+        if MAGIC.startswith(data):      # empty, or cut short in its first line
+            return Record({}, complete=False)
         return None
     head, sep, body = data.partition(b"\n\n")
     headers: dict[str, str] = {}

@@ -49,6 +49,10 @@ class Site:
     def spool(self) -> Spool:
         return Spool(self.data["spool_dir"])
 
+    def prepared(self) -> Spool:
+        """The spool as the hook's first use leaves it (see prepare_as_the_hook)."""
+        return prepare_as_the_hook(self.config_path, self.data["spool_dir"])
+
     def ingest(self) -> int:
         """What an agent does first: turn the hooks' inbox records into entries. Returns how many
         entries it queued (for tests whose agent does not start by itself)."""
@@ -111,6 +115,14 @@ class Site:
             spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
             ids.append(cid)
         return ids
+
+
+def prepare_as_the_hook(config: str | Path, spool_dir: str | Path) -> Spool:
+    """Make the spool, and its stamp that says the configuration names it, as the installed
+    hook's first use does through Python (tests whose interpreter is a fake need it made)."""
+    from hookagent.hook.run import prepare
+    assert prepare("post-commit", str(config), str(spool_dir), [], "git") == 0
+    return Spool(str(spool_dir))
 
 
 def git(repo: str | Path, *args: str, input: str | None = None, env: dict | None = None) -> str:

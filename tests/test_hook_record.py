@@ -305,3 +305,29 @@ def test_commits_while_the_agent_runs_start_no_other(tmp_path):
         assert len(records(site)) == 4, "recorded; the agent reads them once the backoff ends"
     finally:
         os.kill(pid, 15)
+
+
+def test_an_empty_record_is_a_hook_still_writing_not_a_corrupt_one(tmp_path, site):
+    """The hook creates its record, then writes it: the agent may see it empty in between."""
+    spool = site.spool
+    name = f"{inbox.agent_key(str(site.config_path))}.git.{'a' * 40}"
+    Path(spool.path("inbox", name)).write_bytes(b"")
+    assert site.ingest() == 0
+    assert records(site) == [name] and os.listdir(spool.path("corrupt")) == []
+
+
+def test_a_spool_made_before_the_hook_ran_is_still_checked_against_the_config(tmp_path):
+    """A spool made by another command (or an older hook) has no stamp: the first commit asks
+    Python, which finds the configuration now names another spool and records the commit there."""
+    site = Site(tmp_path, "http://127.0.0.1:9")
+    repo = new_repo(tmp_path)
+    install(site, repo)
+    assert site.cli("status").returncode == 0            # makes the spool, no stamp
+    old = Path(site.data["spool_dir"])
+    site.data["spool_dir"] = str(tmp_path / "moved-spool")
+    site.write()
+    proc = commit_file(repo, "after the move [#8]")
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and f"recorded in {tmp_path / 'moved-spool'}" in lines[0], lines
+    assert os.listdir(old / "inbox") == []
+    assert len(os.listdir(tmp_path / "moved-spool" / "inbox")) == 1

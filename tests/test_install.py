@@ -26,6 +26,7 @@ import pytest
 from hookagent import hookfiles, inbox
 from hookagent.spool import Spool
 from testing import fakepython
+from testing.site import prepare_as_the_hook
 from testing.repos import (git, git_bare, git_commit, git_linked_worktree, git_push, git_work_tree, have_svn,
                            rev, run, svn, svn_checkout, svn_commit, svn_repository, svn_url, write_script)
 
@@ -88,7 +89,7 @@ def make_conf(path: Path, spool: Path | None = None, *, made: bool = True, **dat
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"spool_dir": str(spool), **data}) + "\n")
     if made:
-        Spool(str(spool))
+        prepare_as_the_hook(path, spool)
     return Conf(path, spool)
 
 

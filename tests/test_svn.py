@@ -573,7 +573,7 @@ def test_an_svn_commit_starts_python_only_when_its_log_may_reference_a_story(tmp
     log = tmp_path / "python.log"
     py = fakepython.make(tmp_path / "bin" / "python", log)
     site = Site(tmp_path, server.url, agent={"autostart": True})
-    spool = site.spool                                  # made: the first record needs no Python either
+    spool = site.prepared()                             # made: the first record needs no Python either
     repos = tsvn.create_repository(tmp_path / "svnroot" / "project")
     proc = site.cli("install", str(repos), "--python", str(py))
     assert proc.returncode == 0, proc.stderr

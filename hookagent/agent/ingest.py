@@ -39,16 +39,28 @@ class Inbox:
         self.cfg = cfg
         self.spool = spool
         self.key = inbox.agent_key(cfg.path)
+        # Hooks installed while no config file existed record as `default`; a config found later
+        # in the default places is theirs too.
+        from hookagent.paths import default_config_paths
+        self.keys = [self.key]
+        if cfg.path is None or os.path.abspath(cfg.path) in map(os.path.abspath, default_config_paths()):
+            self.keys.append(inbox.DEFAULT_KEY)
         self.dest = cfg.tracker.destination
         self.stuck: set[str] = set()   # failed in this process: not retried in a busy loop
         self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
         self.last_due = 0.0
 
+    def _names(self) -> list[str]:
+        names = self.spool.inbox_names(self.keys[0])
+        if len(self.keys) > 1 and self.keys[1] != self.keys[0]:
+            names = sorted(set(names) | set(self.spool.inbox_names(self.keys[1])))
+        return names
+
     def pending(self) -> int:
         """Records to read now: not stuck, and not the incomplete ones unchanged since last seen
         (a hook still writing one changes it; a hook that died leaves it for STALE seconds)."""
         count = 0
-        for name in self.spool.inbox_names(self.key):
+        for name in self._names():
             if name in self.stuck:
                 continue
             seen = self.incomplete.get(name)
@@ -78,7 +90,7 @@ class Inbox:
         out = Ingested()
         found: list[Found] = []
         done: list[str] = []
-        for name in self.spool.inbox_names(self.key):
+        for name in self._names():
             if name in self.stuck:
                 out.waiting += 1
                 continue

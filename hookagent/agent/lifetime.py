@@ -175,6 +175,8 @@ def detach() -> None:
         pass                 # already a session leader (started by Python's start())
     os.closerange(3, 65536)
     os.chdir("/")
+    for name in [n for n in os.environ if n.startswith("GIT_")]:
+        del os.environ[name]     # they name the repository of the hook's commit, not the ones we read
     try:
         os.nice(10)
     except OSError:
@@ -237,6 +239,7 @@ def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Total
                 # The hand-over: after the pid file goes, a hook that records starts a new
                 # agent; what was recorded before that, this last look finds.
                 pidfile.remove()
+                agent.ingest()       # queued: whoever holds the lock next delivers them
                 lock.release()
                 if agent.due_now() and lock.try_acquire():
                     pidfile.write()

@@ -75,7 +75,7 @@ class Snapshot:
     """The watched ref values already processed, per repository, stored in the spool."""
 
     def __init__(self, spool, repo: str) -> None:
-        tag = f"{zlib.crc32(repo.encode()):08x}"
+        tag = f"{zlib.crc32(os.fsencode(repo)):08x}"
         self.spool = spool
         self.repo = repo
         self.name = f"refs-{tag}.txt"
@@ -120,7 +120,7 @@ MAGIC = "hookagent-refs 1"
 
 
 def _hex(path: str) -> str:
-    return path.encode("utf-8", "surrogateescape").hex()
+    return os.fsencode(path).hex()
 
 
 def repository(cwd: str) -> str:
