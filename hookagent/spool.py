@@ -114,7 +114,7 @@ class Spool:
             self._check_root()
         except FileNotFoundError:
             try:
-                os.makedirs(os.path.dirname(self.root), exist_ok=True)
+                self._make_parents(os.path.dirname(self.root))
                 os.mkdir(self.root, self.dir_mode)
             except FileExistsError:
                 pass
@@ -132,6 +132,23 @@ class Spool:
                 pass
             except OSError as exc:
                 raise SpoolError(f"cannot create {p}: {exc.strerror}; check the spool's owner and mode") from None
+
+    def _make_parents(self, path: str) -> None:
+        """The folders above the spool that do not exist yet, with the spool's own mode (0700, or
+        2770 and its group with spool_group) whatever the umask: never open to everyone."""
+        missing = []
+        while path and not os.path.exists(path):
+            missing.append(path)
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        for folder in reversed(missing):
+            try:
+                os.mkdir(folder, self.dir_mode)
+            except FileExistsError:
+                continue
+            self._fix_mode(folder)
 
     def _fix_mode(self, path: str) -> None:
         try:

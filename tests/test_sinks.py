@@ -582,3 +582,17 @@ def test_proxy_variables_are_honoured_and_no_proxy_bypasses(monkeypatch, receive
     direct = sinks("v3", "http://tracker.invalid")
     err = _error(direct, COMMITS["plain"])
     assert err.kind == RETRY and len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("text, secret, expected", [
+    ("check the network, proxy settings or tracker.url", "x", "check the network, proxy settings or tracker.url"),
+    ("the token would go with them", "tok", "the token would go with them"),
+    ("Invalid token abc123XYZ presented", "abc123XYZ", "Invalid token [token] presented"),
+    ("GET /x?token=abc123XYZ&y=1", "abc123XYZ", "GET /x?token=[token]&y=1"),
+    ('{"token": "abc123XYZ"}', "abc123XYZ", '{"token": "[token]"}'),
+    ("abc123XYZ", "abc123XYZ", "[token]"),
+    ("no secret", "", "no secret"),
+])
+def test_the_token_is_redacted_where_it_stands_never_inside_other_words(text, secret, expected):
+    from hookagent.sinks.http import scrub
+    assert scrub(text, secret) == expected

@@ -211,3 +211,13 @@ def test_many_concurrent_writers_and_claimers_lose_nothing(spool, tmp_path):
         got += [line for line in out.splitlines() if line]
     assert sorted(got) == sorted(f"w{w}-{i}" for w in range(8) for i in range(50))
     assert os.listdir(spool.path("tmp")) == []
+
+
+def test_the_folders_made_above_a_new_spool_are_private_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        Spool(str(tmp_path / "a" / "b" / "spool"))
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "spool"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -179,7 +179,14 @@ def classify_exception(exc: requests.exceptions.RequestException, where: str,
 
 # ---------------------------------------------------------------------- text helpers
 def scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "[token]") if secret else text
+    """``text`` with ``secret`` replaced where it stands on its own (a header value, a URL
+    parameter, a body that echoes it), never inside another word: a short token must neither
+    damage ordinary text nor show, by where it was cut out, which letters it holds."""
+    if not secret:
+        return text
+    import re
+    edge = r"A-Za-z0-9_\-"
+    return re.sub(rf"(?<![{edge}]){re.escape(secret)}(?![{edge}])", "[token]", text)
 
 
 def _one_line(text: str, limit: int) -> str:
