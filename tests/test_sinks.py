@@ -472,6 +472,19 @@ def test_requests_ca_bundle_from_the_environment_is_honoured(certificate, sinks,
         assert len(r.requests) == 1
 
 
+def test_a_missing_ca_bundle_in_the_environment_holds_the_queue_instead_of_killing_the_entry(
+        certificate, sinks, monkeypatch, tmp_path):
+    """A local TLS setup that does not hold (REQUESTS_CA_BUNDLE naming a file that is gone) is a
+    hold, never dead/. (A missing tracker.ca_bundle is refused when the sink is made: a config
+    error, which holds the queue too.)"""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "gone.pem"))
+    with Receiver(tls=_tls(certificate)) as r:
+        err = _error(sinks("v3", r.url), COMMITS["plain"])
+        assert r.requests == []
+    assert err.kind == HOLD and "gone.pem" in str(err) and "retry --held" in str(err), str(err)
+    assert TOKEN not in str(err)
+
+
 # ---------------------------------------------------------------------- factory
 def test_unknown_api_names_the_key_and_the_choices():
     with pytest.raises(ConfigError) as info:

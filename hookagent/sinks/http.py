@@ -87,6 +87,12 @@ class HttpSink:
                                           allow_redirects=False, stream=True, proxies=self._proxies)
         except requests.exceptions.RequestException as exc:
             raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
+        except OSError as exc:
+            # requests checks the CA bundle (tracker.ca_bundle, REQUESTS_CA_BUNDLE) and the client
+            # certificate as it sends: a local TLS setup that does not hold, never the entry's fault.
+            raise self._scrubbed(DeliveryError(
+                f"cannot set up TLS for {where} ({exc}); fix tracker.ca_bundle, REQUESTS_CA_BUNDLE or"
+                " CURL_CA_BUNDLE, then run `hookagent retry --held`", HOLD)) from None
         try:
             answer = _read_some(response)
         except requests.exceptions.RequestException as exc:
