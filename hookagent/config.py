@@ -161,6 +161,12 @@ def parse(text: str, path: str | None = None) -> Config:
     if api not in API_CHOICES:
         raise ConfigError(f"tracker.api: {api!r} is not one of {', '.join(API_CHOICES)}")
     url = tr.get("url", Tracker.url)
+    if isinstance(url, str) and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        # Credentials in the URL would be stored and shown with it (the destination names entries,
+        # state and the ledger): refused, and never echoed.
+        raise ConfigError("tracker.url: holds credentials (user:password@host); hookagent does not"
+                          " keep them in a URL: remove them, and put the API token in tracker.token_file"
+                          " (or tracker.token_env)")
     if api != "stdout" and not (url.startswith("https://") or url.startswith("http://")):
         raise ConfigError(f"tracker.url: expected an http(s) base URL like https://www.pivotaltracker.com, got {url!r}")
     if url.startswith("http://") and not _is_loopback(url):

@@ -87,3 +87,11 @@ def test_without_a_config_file_the_defaults_hold(tmp_path, monkeypatch):
     if not os.path.exists("/etc/hookagent/config.yaml"):
         assert cfg.path is None
         assert cfg.tracker.destination == "v3 https://www.pivotaltracker.com"
+
+
+@pytest.mark.parametrize("url", ["http://svc:PASSWORD@127.0.0.1:8099", "https://PASSWORD@tracker.example.com/base"])
+def test_credentials_in_the_tracker_url_are_refused_and_never_echoed(tmp_path, url):
+    with pytest.raises(ConfigError) as info:
+        config.parse(f"tracker: {{url: '{url}', api: v5}}", str(tmp_path / "c.yaml"))
+    assert "tracker.url" in str(info.value) and "token_file" in str(info.value)
+    assert "PASSWORD" not in str(info.value)
