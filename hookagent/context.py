@@ -24,13 +24,26 @@ def ledger_path(spool: Spool) -> str:
     return os.path.join(spool.root, "ledger.sqlite3")
 
 
-def open_ledger(spool: Spool) -> Ledger:
+def open_ledger(spool: Spool, *, read_only_ok: bool = False) -> Ledger:
+    """The ledger, for writing. A spool that cannot be written (a read-only file system, no
+    space for SQLite's side files) is a SpoolError saying so, or, with ``read_only_ok`` (status),
+    the ledger opened read-only when it exists."""
+    import sqlite3
+
+    from hookagent.errors import SpoolError
     path = ledger_path(spool)
-    # The database and SQLite's two side files, made with the spool's mode and owner: with
-    # spool_group, every user's agent must be able to write them.
-    for name in (path, path + "-wal", path + "-shm"):
-        spool.ensure_file(name)
-    return Ledger(path, spool.file_mode)
+    try:
+        # The database and SQLite's two side files, made with the spool's mode and owner: with
+        # spool_group, every user's agent must be able to write them.
+        for name in (path, path + "-wal", path + "-shm"):
+            spool.ensure_file(name)
+        return Ledger(path, spool.file_mode)
+    except (OSError, sqlite3.OperationalError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        if read_only_ok and os.path.exists(path):
+            return Ledger.read_only(path)
+        raise SpoolError(f"cannot write the spool {spool.root} ({why}); make it writable (a read-only"
+                         " or full file system?), or point spool_dir at a folder that is") from None
 
 
 def make_sink(cfg: Config, stream=None):

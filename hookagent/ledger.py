@@ -48,8 +48,21 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")   # 64 MB: a backfill's random-key inserts stay in memory
         self._ids: dict[str, int] = {}
+        self.writable = True
         if self.db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             self._create()
+
+    @classmethod
+    def read_only(cls, path: str) -> "Ledger":
+        """The ledger of a spool that cannot be written, for reading (status)."""
+        from urllib.parse import quote
+        self = cls.__new__(cls)
+        self.path = path
+        self.db = sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, isolation_level=None,
+                                  check_same_thread=False)
+        self._ids = {}
+        self.writable = False
+        return self
 
     def _wal(self) -> None:
         """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when

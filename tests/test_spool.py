@@ -221,3 +221,23 @@ def test_the_folders_made_above_a_new_spool_are_private_whatever_the_umask(tmp_p
         os.umask(old)
     for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "spool"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_a_read_only_spool_is_one_line_and_exit_2_and_status_still_shows_what_it_reads(tmp_path, request):
+    from testing.site import Site
+    site = Site(tmp_path, "http://127.0.0.1:9")
+    spool_dir = Path(site.data["spool_dir"])
+    spool_dir.mkdir(mode=0o700)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs",
+                                            str(spool_dir)], capture_output=True).returncode != 0:
+        pytest.skip("needs root and tmpfs to make a read-only file system")
+    request.addfinalizer(lambda: subprocess.run(["umount", str(spool_dir)], check=False))
+    site.enqueue_fake_commits(2)
+    assert site.cli("status").returncode == 0          # the ledger exists
+    subprocess.run(["mount", "-o", "remount,ro", str(spool_dir)], check=True)
+    for command in ("status", "flush"):
+        proc = site.cli(command)
+        lines = proc.stderr.splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (command, proc.stderr)
+        assert lines[0].startswith(f"hookagent: cannot write the spool {spool_dir}") and "Traceback" not in proc.stderr
+    assert "pending:      2 commit(s)" in site.cli("status").stdout

@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.background:
         lifetime.detach()
     cfg = context.load_config(args.config)
+    agent = lifetime.build(cfg)      # a spool that cannot be used is one line, before any log warning
     context.setup_logging(cfg, verbose=args.verbose)
-    agent = lifetime.build(cfg)
     lifetime.stop_on_signals(agent)
     try:
         totals = lifetime.flush(agent, wait=args.wait, background=args.background)

@@ -17,7 +17,7 @@ def collect(cfg, now: float | None = None) -> dict:
     from hookagent import context
     now = time.time() if now is None else now
     spool = context.open_spool(cfg)
-    ledger = context.open_ledger(spool)
+    ledger = context.open_ledger(spool, read_only_ok=True)
     dest = cfg.tracker.destination
 
     from hookagent.spool import dest_tag, entry_for
@@ -60,6 +60,9 @@ def collect(cfg, now: float | None = None) -> dict:
         "last_error_at": state.get("last_error_at"),
         "sent": ledger.count(dest, "sent"),
         "oldest_pending_age": (now - min(created)) if created else None,   # queued or deferred
+        "problem": None if ledger.writable else (f"cannot write the spool {spool.root}; make it writable"
+                                                  " (a read-only or full file system?), or point spool_dir"
+                                                  " at a folder that is: nothing is delivered meanwhile"),
     }
     ledger.close()
     return out
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     st = collect(cfg, now)
     if args.json:
         print(json.dumps(st, indent=2, sort_keys=True))
-        return 0
+        return _problem(st)
     print(f"spool:        {st['spool_dir']}")
     print(f"destination:  {st['destination']}")
     if st["recorded"]:
@@ -113,4 +116,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"last error:   {st['last_error']}{when}")
     for item in st["dead"]["items"]:
         print(f"  dead {item['entry']}: {item['error']}")
+    return _problem(st)
+
+
+def _problem(st: dict) -> int:
+    """What status could read is shown; a spool it cannot write is the one line and exit 2."""
+    if st.get("problem"):
+        from hookagent.errors import SpoolError
+        raise SpoolError(st["problem"])
     return 0
