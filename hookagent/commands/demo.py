@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         env = _git_env(base)
         _run(["git", "init", "-q", "-b", "main", repo], env)
         out = _run([sys.executable, "-m", "hookagent", "install", repo, "--config", conf], env)
-        _say("install: " + out.strip().splitlines()[-1] if out.strip() else "install: done")
+        for line in out.strip().splitlines() or ["done"]:
+            _say("install: " + line)
         for message, fname in COMMITS:
             with open(os.path.join(repo, fname), "w", encoding="utf-8") as fh:
                 fh.write(message + "\n")
