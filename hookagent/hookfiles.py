@@ -199,7 +199,7 @@ def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
         "PY": python, "CFG": config or "", "HOOK": hook, "VCS": vcs,
         "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo,
         # post-receive runs in the git dir: its processed-refs snapshot is named after that.
-        "RKEY": inbox.repo_key(git_dir or repo),
+        "RKEY": inbox.path_key(git_dir or repo),
         "SPOOL": settings.spool, "KEY": settings.key, "AUTOSTART": "yes" if settings.autostart else "no",
         "HAS_STDIN": "yes" if hook in STDIN_HOOKS else "no",
     }

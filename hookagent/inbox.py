@@ -41,14 +41,15 @@ def agent_key(config_path: str | None) -> str:
     """Which configuration a record (and a background agent) belongs to: a digest of the config
     file's absolute path as named (not its target: a symlink swapped by config management keeps
     the key), or ``default`` without one. Baked into the hook at install."""
-    if not config_path:
-        return DEFAULT_KEY
-    return f"{zlib.crc32(os.fsencode(os.path.abspath(config_path))):08x}"
+    return path_key(config_path) if config_path else DEFAULT_KEY
 
 
-def repo_key(repo: str) -> str:
-    """A short digest of a repository path, to tell svn revisions of two repositories apart."""
-    return f"{zlib.crc32(os.fsencode(os.path.abspath(repo))):08x}"
+def path_key(path: str) -> str:
+    """A short digest of a path (absolute, as named): a configuration's agent key; a
+    repository's key in svn record names and in its processed-refs snapshot's name, which the
+    sh hook tests for by the key baked into it (RKEY)."""
+    return f"{zlib.crc32(os.fsencode(os.path.abspath(path))):08x}"
+
 
 
 @dataclass

@@ -566,7 +566,7 @@ def test_svn_commit_over_file_url_fires_post_commit_in_an_empty_environment(tmp_
     svn_commit(wc, "Shields up [#7]", confdir)
     # The revision number, recorded by sh (svnlook, found with svn's empty environment, said the
     # log may hold a reference); the agent reads the revision itself.
-    name = f"{conf.key}.svn.{inbox.repo_key(str(repos))}.1"
+    name = f"{conf.key}.svn.{inbox.path_key(str(repos))}.1"
     record = conf.records()[name]
     assert list(conf.records()) == [name] and record.complete and record.objects == []
     assert os.path.realpath(record.repo) == os.path.realpath(repos)

@@ -588,7 +588,7 @@ def test_an_svn_commit_starts_python_only_when_its_log_may_reference_a_story(tmp
     c.commit(wc, "Shields up [#41] ✨")
     rev = tsvn.youngest(repos)
     key = inbox.agent_key(str(site.config_path))
-    assert spool.inbox_names() == [f"{key}.svn.{inbox.repo_key(str(repos))}.{rev}"]
+    assert spool.inbox_names() == [f"{key}.svn.{inbox.path_key(str(repos))}.{rev}"]
     (agent,) = fakepython.wait(log)
     assert agent["argv"] == [*fakepython.AGENT, "--config", str(site.config_path)]
     assert fakepython.hook_started(log) == [agent]

@@ -26,10 +26,10 @@ until it is merged into a watched branch, and then its commits are new exactly o
 from __future__ import annotations
 
 import os
-import zlib
 
 from fnmatch import fnmatchcase as match
 
+from hookagent.inbox import path_key
 from hookagent.vcs.git import is_null
 
 
@@ -75,7 +75,7 @@ class Snapshot:
     """The watched ref values already processed, per repository, stored in the spool."""
 
     def __init__(self, spool, repo: str) -> None:
-        tag = f"{zlib.crc32(os.fsencode(repo)):08x}"
+        tag = path_key(repo)   # the sh hook looks for refs-RKEY.txt
         self.spool = spool
         self.repo = repo
         self.name = f"refs-{tag}.txt"

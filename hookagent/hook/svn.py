@@ -25,7 +25,7 @@ def post_commit(cfg: Config, spool: Spool, argv: list[str]) -> int:
     repos, rev = argv[0], int(argv[1])
     key = inbox.agent_key(cfg.path)
     headers = {"hook": "post-commit", "vcs": "svn", "key": key, "repo": repos, "revision": str(rev)}
-    return int(spool.write_record(f"{key}.svn.{inbox.repo_key(repos)}.{rev}", inbox.encode(headers)))
+    return int(spool.write_record(f"{key}.svn.{inbox.path_key(repos)}.{rev}", inbox.encode(headers)))
 
 
 def post_revprop_change(cfg: Config, spool: Spool, argv: list[str], old_value: bytes | None = None) -> int:
