@@ -203,8 +203,20 @@ class Spool:
 
     # ------------------------------------------------------------ writing
     def _write(self, queue: str, name: str, entry: dict | bytes, mtime: float | None = None) -> str:
-        # bytes: a file that is not an entry (hook.push.Snapshot)
+        # bytes: a file that is not an entry (hook.push.Snapshot, an inbox record)
         data = entry if isinstance(entry, bytes) else json.dumps(entry, separators=(",", ":")).encode("ascii")
+        tmp = self._write_tmp(name, data, mtime)
+        dest = self.path(queue, name)
+        try:
+            os.rename(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        _fsync_dir(self.path(queue))
+        return dest
+
+    def _write_tmp(self, name: str, data: bytes, mtime: float | None = None) -> str:
+        """``data`` in a new file in tmp/ (a name of its own), synced; its path."""
         tmp = self.path("tmp", f"{name}.{os.getpid()}.{os.urandom(4).hex()}")
         fd = self.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
@@ -219,14 +231,7 @@ class Spool:
             _unlink(tmp)
             raise
         os.close(fd)
-        dest = self.path(queue, name)
-        try:
-            os.rename(tmp, dest)
-        except BaseException:
-            _unlink(tmp)
-            raise
-        _fsync_dir(self.path(queue))
-        return dest
+        return tmp
 
     def exists(self, name: str) -> bool:
         return any(os.path.exists(self.path(q, name)) for q in ("new", "deferred", "dead"))
@@ -254,11 +259,11 @@ class Spool:
         return names
 
     # ------------------------------------------------------------ the inbox (hooks' raw records)
-    def inbox_names(self, key: str | None = None) -> list[str]:
-        """Records in inbox/ (of agent key ``key``, or all), oldest first: the order the hooks
+    def inbox_names(self, keys: tuple[str, ...] = ()) -> list[str]:
+        """Records in inbox/ (of these agent keys, or all), oldest first: the order the hooks
         wrote them."""
-        prefix = f"{key}." if key is not None else ""
-        return self._oldest_first("inbox", lambda n: n.startswith(prefix) and not n.startswith("."))
+        prefixes = tuple(f"{k}." for k in keys) or ("",)
+        return self._oldest_first("inbox", lambda n: n.startswith(prefixes) and not n.startswith("."))
 
     def read_record(self, name: str) -> tuple[bytes, float]:
         """A record's bytes and its age in seconds (OSError when it is gone or unreadable)."""
@@ -288,7 +293,7 @@ class Spool:
         name is there already (the same commit)."""
         if os.path.exists(self.path("inbox", name)):
             return False
-        tmp = self._write("tmp", name, data)
+        tmp = self._write_tmp(name, data)
         try:
             os.link(tmp, self.path("inbox", name))
         except FileExistsError:
