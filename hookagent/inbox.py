@@ -44,6 +44,16 @@ def agent_key(config_path: str | None) -> str:
     return path_key(config_path) if config_path else DEFAULT_KEY
 
 
+def agent_keys(config_path: str | None) -> tuple[str, ...]:
+    """The records an agent of this configuration reads: its own key's, and `default`'s where the
+    configuration sits in a default place (hooks installed while no config file existed)."""
+    from hookagent.paths import default_config_paths
+    key = agent_key(config_path)
+    if key != DEFAULT_KEY and os.path.abspath(config_path or "") in map(os.path.abspath, default_config_paths()):
+        return (key, DEFAULT_KEY)
+    return (key,)
+
+
 def path_key(path: str) -> str:
     """A short digest of a path (absolute, as named): a configuration's agent key; a
     repository's key in svn record names and in its processed-refs snapshot's name, which the

@@ -28,7 +28,6 @@ STALE = 600.0
 class Ingested:
     records: int = 0        # records read and removed
     queued: int = 0         # entries written
-    waiting: int = 0        # records left for later (still being written, or not readable now)
     errors: list[str] = field(default_factory=list)
 
 
@@ -39,28 +38,17 @@ class Inbox:
         self.cfg = cfg
         self.spool = spool
         self.key = inbox.agent_key(cfg.path)
-        # Hooks installed while no config file existed record as `default`; a config found later
-        # in the default places is theirs too.
-        from hookagent.paths import default_config_paths
-        self.keys = [self.key]
-        if cfg.path is None or os.path.abspath(cfg.path) in map(os.path.abspath, default_config_paths()):
-            self.keys.append(inbox.DEFAULT_KEY)
+        self.keys = inbox.agent_keys(cfg.path)
         self.dest = cfg.tracker.destination
         self.stuck: set[str] = set()   # failed in this process: not retried in a busy loop
         self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
         self.last_due = 0.0
 
-    def _names(self) -> list[str]:
-        names = self.spool.inbox_names(self.keys[0])
-        if len(self.keys) > 1 and self.keys[1] != self.keys[0]:
-            names = sorted(set(names) | set(self.spool.inbox_names(self.keys[1])))
-        return names
-
     def pending(self) -> int:
         """Records to read now: not stuck, and not the incomplete ones unchanged since last seen
         (a hook still writing one changes it; a hook that died leaves it for STALE seconds)."""
         count = 0
-        for name in self._names():
+        for name in self.spool.inbox_names(self.keys):
             if name in self.stuck:
                 continue
             seen = self.incomplete.get(name)
@@ -76,10 +64,11 @@ class Inbox:
 
     def ingest(self) -> Ingested:
         """Read the records there are (oldest first), queue their commits parents first, then
-        remove the records. One agent of this configuration at a time: a push record must be
-        decided once, in order, against the processed refs."""
+        remove the records. One agent of the spool at a time (configurations may share the
+        `default` records): a push record must be decided once, in order, against the
+        processed refs."""
         import fcntl
-        fd = self.spool.open_file(self.spool.path("locks", f"inbox-{self.key}.lock"), os.O_RDWR)
+        fd = self.spool.open_file(self.spool.path("locks", "inbox.lock"), os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             return self._ingest()
@@ -90,9 +79,8 @@ class Inbox:
         out = Ingested()
         found: list[Found] = []
         done: list[str] = []
-        for name in self._names():
+        for name in self.spool.inbox_names(self.keys):
             if name in self.stuck:
-                out.waiting += 1
                 continue
             try:
                 data, age = self.spool.read_record(name)
@@ -107,7 +95,6 @@ class Inbox:
                 self.spool.quarantine_record(name)
                 continue
             if not record.complete and age < STALE:
-                out.waiting += 1    # a hook is writing it right now
                 self.incomplete[name] = len(data)
                 continue
             self.incomplete.pop(name, None)
@@ -131,7 +118,6 @@ class Inbox:
     def _stuck(self, name: str, text: str, out: Ingested) -> None:
         log.error("%s; it stays in the inbox", text)
         self.stuck.add(name)
-        out.waiting += 1
         out.errors.append(text)
 
     # ------------------------------------------------------------------ reading commits
@@ -175,13 +161,11 @@ class Inbox:
         return out
 
     def _svn(self, record: inbox.Record) -> list[Found]:
-        from hookagent.vcs import svn as vsvn
+        from hookagent.hook.svn import read_commit
         rev = int(record.headers["revision"])
-        commit = vsvn.read_revision(record.repo, rev, reader=self.cfg.svn_reader,
-                                    id_style=self.cfg.svn_commit_id)
+        commit = read_commit(self.cfg, record.repo, rev)
         if not stories.has_refs(commit.message):
             return []
-        commit.url = links.commit_url(self.cfg.link_rules(), commit.repo, commit.commit_id, revision=str(rev))
         return [Found(commit, [f"{commit.ident.rpartition('@')[0]}@{rev - 1}"])]
 
 

@@ -35,9 +35,8 @@ def collect(cfg, now: float | None = None) -> dict:
     created = [float(e.get("created") or now) for _, e in new_e + def_e if isinstance(e, dict)]
     state = spool.read_state(dest)
     from hookagent import inbox
-    key = inbox.agent_key(cfg.path)
     records = spool.inbox_names()
-    mine = [n for n in records if n.startswith(key + ".")]
+    mine = spool.inbox_names(inbox.agent_keys(cfg.path))
     dead_list = [{"entry": name, "commits": [c.get("commit_id") for c in e.get("commits", [])][:5],
                   "error": e.get("last_error"), "status": e.get("last_status")}
                  for name, e in dead_e if isinstance(e, dict)]
