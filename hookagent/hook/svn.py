@@ -10,7 +10,8 @@ from hookagent.spool import Spool, commit_entry_name, make_entry
 from hookagent.vcs import svn as vsvn
 
 
-def _read(cfg: Config, repos: str, rev: int):
+def read_commit(cfg: Config, repos: str, rev: int):
+    """The revision as a Commit, with its link (the agent's ingest and log edits)."""
     commit = vsvn.read_revision(repos, rev, reader=cfg.svn_reader, id_style=cfg.svn_commit_id)
     rules = cfg.link_rules()
     commit.url = links.commit_url(rules, commit.repo, commit.commit_id, revision=str(rev))
@@ -46,7 +47,7 @@ def post_revprop_change(cfg: Config, spool: Spool, argv: list[str], old_value: b
     from hookagent import stories
     raw = sys.stdin.buffer.read() if old_value is None else old_value
     old = raw.decode("utf-8", "replace")
-    commit = _read(cfg, repos, int(rev))
+    commit = read_commit(cfg, repos, int(rev))
     before = {r.id for r in stories.parse(old)}
     added = [r.id for r in stories.parse(commit.message) if r.id not in before]
     if not added:
