@@ -208,8 +208,8 @@ def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Total
     lock = FlushLock(agent.spool, agent.dest)
     pidfile = PidFile(agent.spool, agent.inbox.key)
     if background:
-        agent.ingest()       # queued even when another agent delivers them
         if not lock.try_acquire():
+            agent.ingest()   # queued: the agent that holds the lock delivers them
             lock.close()
             return None
         pidfile.write()
