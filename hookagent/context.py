@@ -41,7 +41,7 @@ def open_ledger(spool: Spool, *, read_only_ok: bool = False) -> Ledger:
     except (OSError, sqlite3.OperationalError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         if read_only_ok and os.path.exists(path):
-            return Ledger.read_only(path)
+            return Ledger(path, read_only=True)
         raise SpoolError(f"cannot write the spool {spool.root} ({why}); make it writable (a read-only"
                          " or full file system?), or point spool_dir at a folder that is") from None
 

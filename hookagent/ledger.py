@@ -34,8 +34,16 @@ CHUNK = 500   # parameters per IN (...) query: below every SQLite build's variab
 
 
 class Ledger:
-    def __init__(self, path: str, file_mode: int = 0o600) -> None:
+    def __init__(self, path: str, file_mode: int = 0o600, *, read_only: bool = False) -> None:
+        """``read_only``: the ledger of a spool that cannot be written, for reading (status)."""
         self.path = path
+        self._ids: dict[str, int] = {}
+        self.writable = not read_only
+        if read_only:
+            from urllib.parse import quote
+            self.db = sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, isolation_level=None,
+                                      check_same_thread=False)
+            return
         if not os.path.exists(path):
             # Create it ourselves so the mode is right; SQLite gives -wal/-shm the same mode.
             try:
@@ -47,22 +55,8 @@ class Ledger:
         self._wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")   # 64 MB: a backfill's random-key inserts stay in memory
-        self._ids: dict[str, int] = {}
-        self.writable = True
         if self.db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             self._create()
-
-    @classmethod
-    def read_only(cls, path: str) -> "Ledger":
-        """The ledger of a spool that cannot be written, for reading (status)."""
-        from urllib.parse import quote
-        self = cls.__new__(cls)
-        self.path = path
-        self.db = sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, isolation_level=None,
-                                  check_same_thread=False)
-        self._ids = {}
-        self.writable = False
-        return self
 
     def _wal(self) -> None:
         """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when

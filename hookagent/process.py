@@ -277,14 +277,13 @@ def stream(args: Sequence[str], *, cwd: str | None = None, input: bytes | None =
         proc.finish()
 
 
-def spawn_detached(args: Sequence[str], *, env: dict[str, str] | None = None, cwd: str = "/") -> int:
+def spawn_detached(args: Sequence[str], *, env: dict[str, str] | None = None, cwd: str = "/") -> None:
     """Start a command that outlives the caller and is never waited for (a background agent):
     its own session, stdin, stdout and stderr on /dev/null, no other descriptor of the caller's
-    (git, or an ssh session, waits for every copy of its pipes to close). Returns its pid."""
+    (git, or an ssh session, waits for every copy of its pipes to close)."""
     try:
-        child = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
                                  cwd=cwd, env=env)
     except OSError as exc:
         raise _cannot_start(args, cwd, exc) from None
-    return child.pid
