@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "run": "deliver continuously (a long-running agent)",
     "status": "show what is pending, deferred, held, dead and sent",
     "retry": "re-queue deferred, dead or held entries now",
+    "retarget": "send entries queued for another destination to this configuration's",
     "backfill": "send a repository's existing history",
     "devserver": "run a local Tracker-compatible receiver",
     "demo": "show the whole path working in a temporary folder",

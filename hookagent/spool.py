@@ -420,6 +420,36 @@ class Spool:
                 moved += 1
         return moved
 
+    def retag(self, queue: str, name: str, new_name: str, destination: str) -> str:
+        """Entry ``name`` of ``queue`` becomes ``new_name`` for ``destination`` (retarget.py):
+        written anew in the same queue with the same due time, then the old one goes. "moved";
+        "duplicate" when an entry of the new name is queued already (the old one goes); "gone"
+        when it was taken meanwhile or cannot be read (left as it is)."""
+        path = self.path(queue, name)
+        try:
+            with open(path, "rb") as fh:
+                entry = json.loads(fh.read())
+            mtime = os.stat(path).st_mtime
+        except (OSError, ValueError):
+            return "gone"
+        if not isinstance(entry, dict):
+            return "gone"
+        if self.exists(new_name) or os.path.exists(self.path(queue, new_name)):
+            _unlink(path)
+            return "duplicate"
+        entry["dest"] = destination
+        written = self._write(queue, new_name, entry, mtime=mtime)
+        try:
+            os.unlink(path)   # the old one goes after the new one is there: a crash between
+        except FileNotFoundError:   # them sends it twice at most, never loses it
+            _unlink(written)  # an agent of the old destination took it meanwhile: it is theirs
+            return "gone"
+        return "moved"
+
+    def write_state_file(self, name: str, data: bytes) -> None:
+        """A file of state/ that is not a destination's state, written as every spool file is."""
+        self._write("state", name, data)
+
     # ------------------------------------------------------------ agents and stale claims
     def recover_stale(self) -> int:
         """Return claims of agents that died (their lock file is free) to new/."""

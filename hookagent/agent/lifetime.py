@@ -25,7 +25,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from hookagent import context, inbox
+from hookagent import context, inbox, retarget
 from hookagent.agent.worker import Agent, Pass
 from hookagent.config import Config
 from hookagent.errors import ConfigError
@@ -42,6 +42,12 @@ def build(cfg: Config) -> Agent:
     spool = context.open_spool(cfg)
     ledger = context.open_ledger(spool)
     try:
+        # tracker.url or tracker.api changed: what was queued for the old destination follows
+        followed = retarget.follow(spool, inbox.agent_key(cfg.path), cfg.path, cfg.tracker.destination)
+    except OSError as exc:
+        followed = retarget.Moved()
+        log.warning("cannot move entries queued for an earlier destination (%s); they wait", exc)
+    try:
         sink = context.make_sink(cfg)
     except ConfigError as exc:
         # No usable token: hold the queue (nothing is dropped) and say why in `status`.
@@ -51,7 +57,9 @@ def build(cfg: Config) -> Agent:
                          last_error_at=time.time())
             spool.write_state(cfg.tracker.destination, state)
         raise
-    return Agent(cfg, spool, ledger, sink)
+    agent = Agent(cfg, spool, ledger, sink)
+    agent.followed = followed
+    return agent
 
 
 def stop_on_signals(agent: Agent) -> None:

@@ -56,6 +56,7 @@ class Agent:
         self.inbox = Inbox(cfg, spool)
         self.stopping = False
         self.unreadable: set[str] = set()
+        self.followed = None   # retarget.Moved: what came along from earlier destinations (build)
 
     def close(self) -> None:
         self.lock.close()

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(agent, totals, quiet: bool) -> int:
+    from hookagent import retarget
     result = totals.last
     now = time.time()
     due = agent.due_now(now) + len(agent.unreadable)   # an unreadable entry is due and not sent
@@ -54,6 +55,14 @@ def _report(agent, totals, quiet: bool) -> int:
         if totals.skipped:
             line += f"; {totals.skipped} skipped (already sent)"
         print(line, file=sys.stderr)
+    followed = agent.followed
+    if followed is not None and followed.total and not quiet:
+        print(f"hookagent: tracker.url or tracker.api changed: {followed.total} entr(y/ies) queued for the"
+              f" earlier destination now go to {agent.dest}", file=sys.stderr)
+    strays = retarget.strays(agent.spool, agent.dest, agent.inbox.key)
+    for tag, (dest, n, _ours) in strays.items():
+        print(f"hookagent: {n} entr(y/ies) queued for {dest}, which no configuration of this spool names"
+              f" now; run `hookagent retarget --from {tag}` to send them to {agent.dest}", file=sys.stderr)
     if agent.unreadable:
         print(f"hookagent: {len(agent.unreadable)} entr(y/ies) could not be read and were left in place;"
               " see the log or run with -v", file=sys.stderr)

@@ -20,6 +20,12 @@ def run(args: argparse.Namespace) -> int:
     from hookagent import context
     cfg = context.load_config(args.config)
     spool = context.open_spool(cfg)
+    from hookagent import inbox, retarget
+    # After fixing tracker.url (what a held queue asks for), the entries follow the new address.
+    followed = retarget.follow(spool, inbox.agent_key(cfg.path), cfg.path, cfg.tracker.destination)
+    if followed.total:
+        print(f"hookagent: {followed.total} entr(y/ies) queued for this configuration's earlier"
+              f" destination now go to {cfg.tracker.destination}", file=sys.stderr)
     now = time.time()
     moved = spool.requeue("deferred", now)
     dead = spool.requeue("dead", now) if args.dead else 0

@@ -37,6 +37,9 @@ def collect(cfg, now: float | None = None) -> dict:
     from hookagent import inbox
     records = spool.inbox_names()
     mine = spool.inbox_names(inbox.agent_keys(cfg.path))
+    from hookagent import retarget
+    elsewhere = [{"tag": t, "destination": d, "entries": n, "follows": ours}
+                 for t, (d, n, ours) in retarget.strays(spool, dest, inbox.agent_key(cfg.path)).items()]
     dead_list = [{"entry": name, "commits": [c.get("commit_id") for c in e.get("commits", [])][:5],
                   "error": e.get("last_error"), "status": e.get("last_status")}
                  for name, e in dead_e if isinstance(e, dict)]
@@ -51,6 +54,7 @@ def collect(cfg, now: float | None = None) -> dict:
         "in_flight_entries": cur_n,
         "dead": {"entries": dead_n, "commits": dead_c, "items": dead_list[:20]},
         "corrupt": spool.count("corrupt"),
+        "unserved": elsewhere,   # entries for destinations no configuration names now
         "held": state.get("held"),
         "held_since": state.get("held_since"),
         "paused_until": state.get("paused_until") if (state.get("paused_until") or 0) > now else None,
@@ -103,6 +107,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"oldest:       queued {_ago(st['oldest_pending_age'])} ago, not sent yet")
     print(f"in flight:    {st['in_flight']} commit(s)")
     print(f"dead:         {st['dead']['commits']} commit(s)" + ("  (hookagent retry --dead re-queues)" if st['dead']['entries'] else ""))
+    for item in st["unserved"]:
+        if item["follows"]:
+            print(f"moving:       {item['entries']} entr(y/ies) queued for this configuration's earlier"
+                  f" destination {item['destination']} go to this one when an agent starts"
+                  " (hookagent flush, or the next commit)")
+        else:
+            print(f"UNSERVED:     {item['entries']} entr(y/ies) queued for {item['destination']}, which no"
+                  f" configuration of this spool names now: run `hookagent retarget --from {item['tag']}`"
+                  " to send them to this destination")
     if st["corrupt"]:
         print(f"corrupt:      {st['corrupt']} file(s) in {st['spool_dir']}/corrupt")
     print(f"sent:         {st['sent']} commit(s)")
