@@ -135,12 +135,13 @@ class Process:
         self._threads: list[threading.Thread] = []
         self._streaming = False
         self._closed = False
-        who = {} if user is None else {"user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
         try:
             self._popen = subprocess.Popen(
                 self.args, cwd=cwd, env=env, bufsize=0, start_new_session=new_session,
                 stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **who)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                user=None if user is None else user.uid, group=None if user is None else user.gid,
+                extra_groups=None if user is None else list(user.groups))
         except OSError as exc:   # kept as the cause: callers may tell "not there" from "not allowed"
             raise _cannot_start(self.args, cwd, exc) from exc
         self._stdin: IO[bytes] | None = self._popen.stdin
