@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Install hookagent's hooks: the same as `hookagent install`, runnable from a checkout.
 
-    python installer.py PATH [--config FILE] [--hooks NAME[,NAME]] [--python INTERPRETER]
+    python installer.py PATH [--config FILE] [--hooks NAME[,NAME]] [--python INTERPRETER] [--no-owner-check]
 
 The checkout is put first on sys.path, so this works without installing the package; the hook it
-writes still needs an interpreter that can import hookagent (it warns when that is not the case).
+writes still needs an interpreter that can import hookagent (it warns when that is not the case),
+and, run by root for a repository another user owns, one that user can run (it refuses otherwise).
 """
 from __future__ import annotations
 

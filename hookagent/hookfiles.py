@@ -97,6 +97,21 @@ def _git(args: list[str], cwd: str) -> tuple[int, str, str]:
     return code, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace")
 
 
+def _git_refusal(path: str, err: str) -> str:
+    """What to say when git will not work in PATH: not a repository, or git's own reason (a
+    repository another user owns is refused as "dubious ownership" until it is trusted with
+    safe.directory: that is the user's decision, never bypassed here), with git's fix."""
+    reason = process.error_line(err.encode())
+    if not reason or "not a git repository" in reason:
+        return f"{path} is not a git or svn repository; {WHAT_PATH_MUST_BE}"
+    reason = reason.removeprefix("fatal: ").removeprefix("error: ")
+    lines = [line.strip() for line in err.splitlines()]
+    fix = next((line for line in lines if line.startswith("git config ")), None)
+    if fix:
+        return f"git refuses {path}: {reason}; if you trust it, run `{fix}`, then install again"
+    return f"git refuses {path}: {reason}; run `git rev-parse --git-dir` there to see the whole error"
+
+
 def detect(path: str) -> Target:
     """Work out what PATH is and where its hooks live, or raise InstallError saying what it must be."""
     path = os.path.abspath(path)
@@ -107,9 +122,9 @@ def detect(path: str) -> Target:
     if os.path.isdir(os.path.join(path, ".svn")):
         raise InstallError(f"{path} is an svn working copy, but svn hooks live in the repository on the"
                            f" server; {WHAT_PATH_MUST_BE}")
-    code, probe, _ = _git(["rev-parse", "--is-bare-repository", "--is-inside-work-tree"], path)
+    code, probe, err = _git(["rev-parse", "--is-bare-repository", "--is-inside-work-tree"], path)
     if code != 0:
-        raise InstallError(f"{path} is not a git or svn repository; {WHAT_PATH_MUST_BE}")
+        raise InstallError(_git_refusal(path, err))
     bare, inside_work_tree = probe.split()[:2]
     if bare == "true":
         top = _git(["rev-parse", "--absolute-git-dir"], path)[1].strip() or path
@@ -126,6 +141,17 @@ def detect(path: str) -> Target:
         raise InstallError(f"git could not tell where the hooks of {top} live ({err.strip()});"
                            " check `git rev-parse --git-path hooks` there")
     return Target(kind, top, os.path.normpath(os.path.join(top, hooks.strip())))
+
+
+def git_dir_of(target: Target) -> str | None:
+    """The git dir of a git target (a bare repository's is its path), None for svn or when git
+    cannot tell."""
+    if target.kind == "git-bare":
+        return target.path
+    if target.kind != "git-worktree":
+        return None
+    code, out, _err = _git(["rev-parse", "--absolute-git-dir"], target.path)
+    return (out.strip() or None) if code == 0 else None
 
 
 def choose_hooks(target: Target, spec: str | None) -> list[str]:
@@ -302,10 +328,7 @@ def install(target: Target, hooks: Iterable[str], *, python: str, config: str | 
     except OSError as exc:
         raise InstallError(f"cannot create the hooks folder {where}: {exc.strerror}; create it (or fix"
                            " core.hooksPath), then install again") from None
-    git_dir = None
-    if target.kind == "git-worktree":
-        code, out, _err = _git(["rev-parse", "--absolute-git-dir"], target.path)
-        git_dir = (out.strip() or None) if code == 0 else None
+    git_dir = git_dir_of(target) if target.kind == "git-worktree" else None
     for hook in hooks:
         path = os.path.join(where, hook)
         orig = path + ORIG_SUFFIX

@@ -42,6 +42,13 @@ class Result(NamedTuple):
     stderr: bytes
 
 
+class Identity(NamedTuple):
+    """Another user a child runs as (root only): user id, group id, supplementary groups."""
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
 def describe(args: Sequence[str]) -> str:
     """The command as messages name it: the program and its subcommand (``git log``,
     ``svnlook propget``), skipping options and the values of git's ``-C``/``-c``."""
@@ -112,11 +119,13 @@ class Process:
     with ``finish()``; then, or instead, ``close()`` it (also a context manager). ``new_session``
     starts it in a session of its own, so a Ctrl-C meant for us does not reach it (closing still
     stops it). ``read_size`` is the bytes per read in ``chunks()``; a size above 64 KiB also asks
-    Linux for a pipe that big, so the child keeps writing while the caller works on a chunk."""
+    Linux for a pipe that big, so the child keeps writing while the caller works on a chunk.
+    ``user`` runs the child as another user (its ids and groups are set before the exec, so a
+    program that user may not run fails to start, as it would for that user)."""
 
     def __init__(self, args: Sequence[str], *, cwd: str | None = None, input: bytes | None = None,
                  env: dict[str, str] | None = None, new_session: bool = False,
-                 read_size: int = READ_SIZE, hint: str | None = None) -> None:
+                 read_size: int = READ_SIZE, hint: str | None = None, user: Identity | None = None) -> None:
         self.args = list(args)
         self.cwd = cwd
         self.hint = hint
@@ -130,9 +139,11 @@ class Process:
             self._popen = subprocess.Popen(
                 self.args, cwd=cwd, env=env, bufsize=0, start_new_session=new_session,
                 stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except OSError as exc:
-            raise _cannot_start(self.args, cwd, exc) from None
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                user=None if user is None else user.uid, group=None if user is None else user.gid,
+                extra_groups=None if user is None else list(user.groups))
+        except OSError as exc:   # kept as the cause: callers may tell "not there" from "not allowed"
+            raise _cannot_start(self.args, cwd, exc) from exc
         self._stdin: IO[bytes] | None = self._popen.stdin
         self._stdout = cast("IO[bytes]", self._popen.stdout)         # PIPE: never None
         self._stderr_pipe = cast("IO[bytes]", self._popen.stderr)
@@ -258,10 +269,11 @@ class Process:
 
 def run(args: Sequence[str], *, cwd: str | None = None, input: bytes | None = None,
         env: dict[str, str] | None = None, check: bool = True, timeout: float | None = None,
-        hint: str | None = None) -> Result:
-    """Run a command to its end: ``(returncode, stdout, stderr)``. ``env`` None inherits ours.
-    A non-zero exit raises ProcessError when ``check`` (``hint``: see ``failure``)."""
-    with Process(args, cwd=cwd, input=input, env=env, hint=hint) as proc:
+        hint: str | None = None, user: Identity | None = None) -> Result:
+    """Run a command to its end: ``(returncode, stdout, stderr)``. ``env`` None inherits ours;
+    ``user``: see Process. A non-zero exit raises ProcessError when ``check`` (``hint``: see
+    ``failure``)."""
+    with Process(args, cwd=cwd, input=input, env=env, hint=hint, user=user) as proc:
         return proc.finish(check=check, timeout=timeout)
 
 

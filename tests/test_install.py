@@ -468,12 +468,12 @@ def test_missing_interpreter_prints_one_line_and_the_commit_succeeds(tmp_path, f
     proc = git_commit(repo, "Torpedoes [#15]", check=False)
     assert proc.returncode == 0
     if spool == "made":       # recorded by sh alone; only the delivery needs the interpreter
-        assert proc.stderr.decode() == (f"hookagent: post-commit: recorded, but interpreter {py} is missing to"
-                                        f" deliver it; reinstall with hookagent install {repo}\n")
+        assert proc.stderr.decode() == (f"hookagent: post-commit: recorded, but no agent can start to deliver it:"
+                                        f" interpreter {py} is missing; reinstall with hookagent install {repo}\n")
     else:                     # nothing can make the spool
         assert proc.stderr.decode() == (
-            f"hookagent: post-commit: could not record the commit (no spool at {conf.spool}, and interpreter"
-            f" {py} missing to make it; reinstall with hookagent install {repo}); the commit itself is fine;"
+            f"hookagent: post-commit: could not record the commit (no spool at {conf.spool}, and none can be made:"
+            f" interpreter {py} is missing; reinstall with hookagent install {repo}); the commit itself is fine;"
             f" once fixed, `hookagent backfill {repo}` sends what was missed\n")
         assert not conf.spool.exists()
     assert git(repo, "log", "-1", "--format=%s").stdout.decode().strip() == "Torpedoes [#15]"

@@ -4,6 +4,8 @@ A git work tree (or linked worktree) gets post-commit and post-rewrite, a bare r
 post-receive, an svn repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
 the interpreter (this one, or --python) and of the config (--config, else $HOOKAGENT_CONFIG now,
 else none: the hook then looks in the default places). A hook already there is kept and chained.
+Root installing into another user's repository checks, as that user, what the hooks will need
+(hookagent.ownercheck), and refuses in one line when they would fail.
 """
 from __future__ import annotations
 
@@ -27,10 +29,15 @@ def configure(p: argparse.ArgumentParser) -> None:
                         " post-receive for a bare repository)")
     p.add_argument("--python", metavar="INTERPRETER",
                    help=f"interpreter the hook runs hookagent with (default: this one, {sys.executable})")
+    p.add_argument("--no-owner-check", action="store_true",
+                   help="root installing into another user's repository checks, as that user, that the hooks"
+                        " can run the interpreter and read the config, the token file and the spool, and"
+                        " refuses when they cannot; skip that (for hooks that run as another user than the"
+                        " repository's owner, e.g. svn served by Apache)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles
+    from hookagent import hookfiles, ownercheck
 
     target = hookfiles.detect(args.path)
     hooks = hookfiles.choose_hooks(target, args.hooks)
@@ -53,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             config_mod.load(config)  # a bad config is refused now, not on every commit later
         except ImportError:          # `python3 installer.py` without PyYAML: baked() asks the hook's interpreter
             pass
-    if not hookfiles.can_import_hookagent(python):
+    importable = hookfiles.can_import_hookagent(python)
+    if not importable:
         better = None if args.python else hookfiles.find_python_with_hookagent()
         if better is None:
             warn(f"{python} cannot import hookagent: until it can, the hook records nothing and says"
@@ -62,8 +70,12 @@ def run(args: argparse.Namespace) -> int:
                   " scripts/setup)")
         else:
             print(f"note: {python} cannot import hookagent; the hook will use {better}")
-            python = better
-    settings = hookfiles.baked(config, python)
+            python, importable = better, True
+    owner = None if args.no_owner_check or not importable else ownercheck.owner_of(target)
+    if owner is not None:   # root, for someone else: what the hooks need, checked as that user
+        settings = ownercheck.check(owner, python, config, say=print)
+    else:
+        settings = hookfiles.baked(config, python)
     hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
                       say=print)
     if target.vcs == "git" and "post-receive" in hooks:   # refs as they are now count as processed
