@@ -190,6 +190,19 @@ def test_records_wait_in_the_inbox_while_the_disk_is_full_and_are_queued_when_th
     assert site.spool.inbox_names() == [] and names(site, "new") == names(site, "dead") == []
 
 
+def test_a_log_the_disk_refuses_costs_one_warning_and_stops_nothing(tmp_path, request, server, disk):
+    """The log on a full disk: the commits still go, and the refused log lines cost one warning
+    on stderr, not a traceback for each."""
+    site = Site(tmp_path, server.url, agent={"log_file": str(disk.path / "agent.log")})
+    site.enqueue_fake_commits(3)
+    disk.fill()
+    proc = site.cli("flush", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len(server.received()) == 3 and json.loads(site.cli("status", "--json").stdout)["sent"] == 3
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"hookagent: warning: cannot write log {disk.path}"), lines
+
+
 @pytest.mark.parametrize("exc, says", [
     (OSError(errno.ENOSPC, "No space left on device", "/s/tmp/x"), FULL),
     (OSError(errno.EDQUOT, "Disk quota exceeded"), "over the disk quota"),
