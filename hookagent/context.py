@@ -58,6 +58,29 @@ def make_sink(cfg: Config, stream=None):
     return factory(t.api, t.url, token, **kwargs)
 
 
+class LogFile(logging.StreamHandler):
+    """The agent's log file. A line the disk refuses (full, read-only) is dropped, said once on
+    stderr and never raised: the log must not be what stops the queue."""
+
+    def __init__(self, stream, path: str) -> None:
+        super().__init__(stream)
+        self.path = path
+        self.failing = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            self.stream.flush()
+        except OSError as exc:
+            if not self.failing:
+                warn(f"cannot write log {self.path} ({exc.strerror}); its lines are lost until it can be written")
+            self.failing = True
+        except Exception:
+            self.handleError(record)
+        else:
+            self.failing = False
+
+
 def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False) -> None:
     root = logging.getLogger("hookagent")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -66,7 +89,7 @@ def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False
     fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     try:
         fd = open_log(cfg.log_file, cfg.spool_dir, cfg.spool_group)
-        handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
+        handler: logging.Handler = LogFile(os.fdopen(fd, "a", encoding="utf-8", buffering=1), cfg.log_file)
         handler.setFormatter(fmt)
         root.addHandler(handler)
     except OSError as exc:

@@ -392,6 +392,20 @@ class Spool:
         """Put the entry back unchanged, due now (a held queue spends no attempt)."""
         os.rename(claim.path, self.path("new", claim.name))
 
+    def return_claims(self, agent_id: str) -> int:
+        """Put this agent's own claims back in new/: those a pass could not file or release
+        because the disk refused even a rename (a read-only spool). Claims live only within a
+        pass, so between passes every ``NAME@AGENTID`` of ours is one of those."""
+        suffix = f"@{agent_id}"
+        with os.scandir(self.path("cur")) as it:
+            names = [e.name for e in it if e.name.endswith(suffix)]
+        for claimed in names:
+            try:
+                os.rename(self.path("cur", claimed), self.path("new", claimed[:-len(suffix)]))
+            except FileNotFoundError:
+                pass
+        return len(names)
+
     def defer(self, claim: Claim, due: float) -> None:
         self._write("deferred", claim.name, claim.entry, mtime=due)
         _unlink(claim.path)
@@ -566,7 +580,10 @@ class AgentLock:
 
     def close(self) -> None:
         if self.fd >= 0:
-            _unlink(self.path)
+            try:
+                _unlink(self.path)
+            except OSError:    # a read-only spool: left behind unlocked, recover_stale ends it
+                pass
             os.close(self.fd)
             self.fd = -1
 

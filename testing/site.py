@@ -157,3 +157,34 @@ def bare_repo_with_hook(root: Path, site: Site) -> tuple[Path, Path]:
     git(root, "clone", "-q", str(bare), str(work))
     git(work, "checkout", "-q", "-b", "main")
     return bare, work
+
+
+def work_tree_with_hook(root: Path, site: Site) -> Path:
+    """A git work tree root/work (no commit yet) with hookagent's hooks installed for ``site``."""
+    repo = root / "work"
+    git(root, "init", "-q", "-b", "main", str(repo))
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                           str(site.config_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return repo
+
+
+def background_agent_pid(site: Site) -> int:
+    """The pid the last background flush of ``site``'s destination noted in its lock (0: none)."""
+    from hookagent.spool import flush_lock_path
+    try:
+        return int(Path(flush_lock_path(site.data["spool_dir"], site.config.tracker.destination))
+                   .read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def kill_background_agent(site: Site) -> None:
+    """Teardown: stop a background agent a failed test may have left sleeping."""
+    import signal
+    pid = background_agent_pid(site)
+    if pid and site.background_flush_running():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -12,7 +12,8 @@ import pytest
 
 from hookagent.devserver import DevServer
 from testing.repos import free_port
-from testing.site import TOKEN, Site, commit_file, git
+from testing.site import TOKEN, Site, background_agent_pid, commit_file, git, kill_background_agent
+from testing.site import work_tree_with_hook as make_repo
 from testing.wait import wait_until
 
 
@@ -20,15 +21,6 @@ from testing.wait import wait_until
 def server():
     with DevServer(token=TOKEN) as s:
         yield s
-
-
-def make_repo(tmp_path: Path, site: Site) -> Path:
-    repo = tmp_path / "work"
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
-                           str(site.config_path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return repo
 
 
 def test_commits_with_references_reach_their_stories_through_the_background_agent(tmp_path, server):
@@ -82,25 +74,6 @@ def test_hostile_messages_arrive_intact_as_well_formed_xml(tmp_path, server):
 def background_flushes_done(site: Site) -> bool:
     """True once no background flush holds the flush lock (waits for that)."""
     return wait_until(lambda: not site.background_flush_running())
-
-
-def background_agent_pid(site: Site) -> int:
-    from hookagent.spool import flush_lock_path
-    try:
-        return int(Path(flush_lock_path(site.data["spool_dir"], site.config.tracker.destination))
-                   .read_text().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-def kill_background_agent(site: Site) -> None:
-    """Teardown: stop a background agent a failed test may have left sleeping."""
-    import signal
-    pid = background_agent_pid(site)
-    if pid and site.background_flush_running():
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def commit_while_the_tracker_is_down(tmp_path: Path, request, message: str, min_backoff: float,

@@ -5,6 +5,8 @@ objects the hook saved; the repository itself when a record is cut short or an o
 match its id), keep those that reference a story (``refs``), add their links, and enqueue one
 entry per commit under its deterministic name. The record goes only after that, so a crash in
 between queues the same entries again (a no-op: same names, and the ledger before each send).
+Likewise when the spool's disk refuses an entry (full, read-only): the error goes up to the
+agent, which pauses, and every record stays until its entries are written.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from hookagent import inbox, links, stories
+from hookagent import inbox, links, localdisk, stories
 from hookagent.config import Config
 from hookagent.model import Commit
 from hookagent.spool import Spool, commit_entry_name, make_entry
@@ -101,6 +103,8 @@ class Inbox:
             try:
                 found.extend(self._commits(name, record))
             except Exception as exc:   # the repository is gone or unreadable: keep the record
+                if localdisk.refusal(exc, self.spool.root):
+                    raise   # the spool's disk (a push's entries): the record stays, not stuck
                 self._stuck(name, f"cannot read the commit(s) of inbox record {name}: {exc}", out)
                 continue
             done.append(name)

@@ -25,7 +25,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from hookagent import context, inbox, retarget
+from hookagent import context, inbox, localdisk, retarget
 from hookagent.agent.worker import Agent, Pass
 from hookagent.config import Config
 from hookagent.errors import ConfigError
@@ -140,11 +140,18 @@ class PidFile:
         self.path = pid_path(spool.root, key)
 
     def write(self) -> None:
-        fd = self.spool.open_file(self.path, os.O_WRONLY | os.O_TRUNC)
+        """Our pid for the sh hook. A disk that refuses it (full, read-only) is not fatal: a
+        hook then starts an agent that finds the flush lock taken and ends at once."""
         try:
-            os.write(fd, f"{os.getpid()}\n".encode())
-        finally:
-            os.close(fd)
+            fd = self.spool.open_file(self.path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, f"{os.getpid()}\n".encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if localdisk.refusal(exc, self.spool.root) is None:
+                raise
+            log.warning("cannot write the pid file %s (%s); going on without it", self.path, exc.strerror)
 
     def remove(self) -> None:
         try:
@@ -265,8 +272,7 @@ def _sleep_until(agent: Agent, when: float) -> None:
     pause (`hookagent retry`) and something is due."""
     while not agent.stopping and time.time() < when:
         time.sleep(min(0.5, max(0.01, when - time.time())))
-        state = agent.spool.read_state(agent.dest)
-        if float(state.get("paused_until") or 0) <= time.time() and agent.due_now():
+        if agent.paused_until() <= time.time() and agent.due_now():
             return
 
 

@@ -7,16 +7,25 @@ first turns the hooks' inbox records of this configuration into entries (ingest.
 Outcomes: 2xx -> ledger + ack; retryable -> entry deferred with attempts+1 and the
 whole destination paused (one shared backoff); misconfiguration (401/403/404/redirect/TLS) -> the
 queue is held, the entry goes back untouched; permanent (400/413/422) -> dead/, answer kept.
+
+The spool's own disk refusing a write (full, over quota, read-only: localdisk.py) is none of
+these: it is never the entry's fault, so the entry goes back where it was (a rename, which needs
+no free block, or left claimed and put back by the next pass), the agent logs one line, pauses
+as for a busy server and tries again, so the queue drains by itself once there is room. What it
+could not write meanwhile it keeps in memory: the destination's state (``read_state``) and the
+commits the server accepted that the ledger could not record (sent again only if this agent
+ends before the ledger has them).
 """
 from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 import traceback
 from dataclasses import dataclass, field
 
-from hookagent import backoff
+from hookagent import backoff, localdisk
 from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
@@ -25,6 +34,10 @@ from hookagent.model import Commit
 from hookagent.spool import AgentLock, Claim, Spool, dest_tag
 
 log = logging.getLogger("hookagent.agent")
+
+DISK_MAX_PAUSE = 60.0
+"""The longest wait between two tries of a disk that refused a write, whatever retry.max_backoff
+says: room comes back when a person makes it, and the queue should move within a minute."""
 
 
 @dataclass
@@ -42,6 +55,15 @@ class Pass:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class DiskPause:
+    """The spool's own disk refused a write: why (one line), how many tries in a row, and until
+    when the agent waits before the next one."""
+    problem: str | None = None
+    failures: int = 0
+    until: float = 0.0
+
+
 class Agent:
     def __init__(self, cfg: Config, spool: Spool, ledger: Ledger, sink, *,
                  rng: random.Random | None = None) -> None:
@@ -57,6 +79,9 @@ class Agent:
         self.stopping = False
         self.unreadable: set[str] = set()
         self.followed = None   # retarget.Moved: what came along from earlier destinations (build)
+        self.disk = DiskPause()
+        self.unsaved: dict | None = None       # the destination's state the disk refused
+        self.unrecorded: set[str] = set()      # accepted by the server, not in the ledger yet
 
     def close(self) -> None:
         self.lock.close()
@@ -66,16 +91,37 @@ class Agent:
         """Deliver what is due. A held destination is probed with one entry when probe_held."""
         now = time.time() if now is None else now
         result = Pass()
-        result.ingested = self.ingest()
+        if self.disk.until > now:     # the spool's disk refused a write: wait as for a busy server
+            result.paused_until = self.disk.until
+            result.errors.append(self.disk.problem or "")
+            return result
+        try:
+            self._pass(now, result, probe_held)
+        except (OSError, sqlite3.Error) as exc:
+            problem = localdisk.refusal(exc, self.spool.root)
+            if problem is None:
+                raise
+            self._disk_refused(problem, now, result)
+            return result
+        if self.disk.problem:
+            log.info("the spool %s takes writes again; the queue goes on", self.spool.root)
+            self.disk = DiskPause()
+        return result
+
+    def _pass(self, now: float, result: Pass, probe_held: bool) -> None:
+        result.ingested = self._ingest()
+        if self.unsaved is not None:
+            self._save_state(self.unsaved)   # what the disk refused last time
+        self.spool.return_claims(self.lock.id)
         self.spool.recover_stale()
         self.spool.promote_due(now, self.tag)
-        state = self.spool.read_state(self.dest)
+        state = self.read_state()
         if state.get("held") and not probe_held:
             result.held = state["held"]
-            return result
+            return
         if state.get("paused_until", 0) > now:
             result.paused_until = state["paused_until"]
-            return result
+            return
         for name in self.spool.due_names(self.tag):
             if name in self.unreadable:
                 continue
@@ -91,26 +137,84 @@ class Agent:
                 continue
             if claim is None:
                 continue
-            error = self._deliver(claim, result)
-            if error is None:
-                result.entries_done += 1
-                if state.get("failures") or state.get("held") or state.get("paused_until"):
-                    state.update(failures=0, paused_until=0.0, held=None, held_since=None,
-                                 last_success_at=now)
-                    self.spool.write_state(self.dest, state)
-                    log.info("destination %s answers again; queue resumed", self.dest)
-                continue
-            if self._file_failure(claim, error, state, now, result):
+            try:
+                error = self._deliver(claim, result)
+                if error is None:
+                    result.entries_done += 1
+                    if state.get("failures") or state.get("held") or state.get("paused_until"):
+                        state.update(failures=0, paused_until=0.0, held=None, held_since=None,
+                                     last_success_at=now)
+                        self._save_state(state)
+                        log.info("destination %s answers again; queue resumed", self.dest)
+                    continue
+                stop = self._file_failure(claim, error, state, now, result)
+            except BaseException:
+                self._put_back(claim)    # whatever stopped us, the entry is not left claimed
+                raise
+            if stop:
                 break
-        return result
 
     def ingest(self) -> int:
-        """Turn this configuration's inbox records into entries; how many records were read."""
+        """Turn this configuration's inbox records into entries; how many records were read.
+        When the spool's disk refuses the entries, the records stay and the agent pauses."""
+        try:
+            return self._ingest()
+        except (OSError, sqlite3.Error) as exc:
+            problem = localdisk.refusal(exc, self.spool.root)
+            if problem is None:
+                raise
+            self._disk_refused(problem, time.time(), Pass())
+            return 0
+
+    def _ingest(self) -> int:
         try:
             return self.inbox.ingest().records
         except OSError as exc:   # a spool problem: the records stay, the queue still goes
+            if localdisk.refusal(exc, self.spool.root):
+                raise
             log.error("cannot read the inbox: %s", exc)
             return 0
+
+    # ------------------------------------------------------------------ the disk refusing writes
+    def _disk_refused(self, problem: str, now: float, result: Pass) -> None:
+        """Pause after the spool's disk refused a write: one line in the log when the reason is
+        new, and a backoff as for a busy server (at most DISK_MAX_PAUSE)."""
+        r = self.cfg.retry
+        cap = min(r.max_backoff, DISK_MAX_PAUSE)
+        delay = backoff.next_delay(self.disk.failures, min(r.min_backoff, cap), cap, rng=self.rng)
+        if problem != self.disk.problem:
+            log.error("%s", problem)
+        self.disk = DiskPause(problem, self.disk.failures + 1, now + delay)
+        result.paused_until = max(result.paused_until, self.disk.until)
+        result.errors.append(problem)
+
+    def _put_back(self, claim: Claim) -> None:
+        """An entry whose outcome could not be filed goes back to new/ unchanged, by a rename
+        (no free block needed). Where even that is refused (read-only), it stays claimed by this
+        agent and the next pass puts it back (Spool.return_claims); once filed, it is gone."""
+        try:
+            self.spool.release(claim)
+        except OSError:
+            pass
+
+    def read_state(self) -> dict:
+        """The destination's state: the state file's, or the newer one the disk refused."""
+        return dict(self.unsaved) if self.unsaved is not None else self.spool.read_state(self.dest)
+
+    def _save_state(self, state: dict) -> None:
+        """Write the destination's state. When the disk refuses, keep it for read_state and the
+        next pass, and raise."""
+        try:
+            self.spool.write_state(self.dest, state)
+        except OSError as exc:
+            if localdisk.refusal(exc, self.spool.root) is not None:
+                self.unsaved = dict(state)
+            raise
+        self.unsaved = None
+
+    def paused_until(self) -> float:
+        """Until when this agent waits: the destination's pause or the disk's, the later one."""
+        return max(float(self.read_state().get("paused_until") or 0), self.disk.until)
 
     def _unsent(self, entry: dict, result: Pass):
         """The entry's commits the ledger does not know as sent, checked one by one as they are
@@ -120,6 +224,10 @@ class Agent:
                 commit = Commit.from_dict(raw)
             except (KeyError, TypeError) as exc:
                 raise DeliveryError(f"malformed commit in entry ({exc!r}); inspect it in dead/", DEAD) from None
+            if commit.ident in self.unrecorded:   # accepted before, when the ledger could not say so
+                self._record([commit])
+                result.sent += 1
+                continue
             if self.ledger.is_sent(self.dest, commit.ident):
                 result.skipped += 1
                 continue
@@ -140,8 +248,7 @@ class Agent:
                 send = lambda batch: self.sink.send(batch[0])  # noqa: E731
             for batch in batches:
                 send(batch)
-                for commit in batch:
-                    self.ledger.mark_sent(self.dest, commit.ident)
+                self._record(batch)
                 result.sent += len(batch)
                 if len(batch) == 1:
                     log.info("sent %s by %s", batch[0].commit_id[:12], batch[0].author)
@@ -150,15 +257,27 @@ class Agent:
         except DeliveryError as exc:
             return exc
         except Exception as exc:  # a bug must not stop the queue; the entry is kept in dead/
+            if localdisk.refusal(exc, self.spool.root):
+                raise   # our disk, not the entry: run_once pauses, the entry goes back
             log.error("internal error sending %s: %s", claim.name, traceback.format_exc())
             return DeliveryError(f"internal error: {exc!r}; please report it, then run"
                                  " `hookagent retry --dead`", DEAD)
         self.spool.ack(claim)
         return None
 
+    def _record(self, commits: list[Commit]) -> None:
+        """Mark commits the server accepted as sent. Until the ledger has them this agent
+        remembers them, so an entry put back because the disk refused the ledger's write is
+        not sent again when it comes round (only if this agent ends first)."""
+        self.unrecorded.update(c.ident for c in commits)
+        for commit in commits:
+            self.ledger.mark_sent(self.dest, commit.ident)
+            self.unrecorded.discard(commit.ident)
+
     def _file_failure(self, claim: Claim, error: DeliveryError, state: dict, now: float,
                       result: Pass) -> bool:
-        """File a failed entry. True when the pass must stop (destination paused or held)."""
+        """File a failed entry. True when the pass must stop (destination paused or held). A
+        write the disk refuses raises; the caller puts the entry back."""
         entry = claim.entry
         text = str(error)
         state.update(last_error=text, last_error_at=now)
@@ -166,7 +285,7 @@ class Agent:
         if error.kind == HOLD:
             self.spool.release(claim)
             state.update(held=text, held_since=state.get("held_since") or now)
-            self.spool.write_state(self.dest, state)
+            self._save_state(state)
             result.held = text
             log.error("queue held: %s", text)
             return True
@@ -175,16 +294,20 @@ class Agent:
         if error.kind == DEAD:
             entry["response"] = (error.body or "")[:2048]
             self.spool.bury(claim)
-            self.spool.write_state(self.dest, state)
             result.dead += 1
             log.error("dead: %s (%s)", claim.name, text)
+            self._save_state(state)
             return False
-        # RETRY: back off the whole destination, and this entry with it.
+        # RETRY: back off the whole destination, and this entry with it. The pause holds even
+        # when the disk refuses the entry or the state (kept in memory until written).
         failures = int(state.get("failures") or 0)
         r = self.cfg.retry
         delay = backoff.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
         entry["due"] = now + delay
+        state.update(failures=failures + 1, paused_until=now + delay, held=None)
+        result.paused_until = now + delay
+        self.unsaved = dict(state)
         if now - float(entry.get("created") or now) > r.max_age:
             cause = text.split("; hookagent will retry")[0]
             entry["last_error"] = (f"gave up after {entry['attempts']} attempts, older than retry.max_age:"
@@ -196,9 +319,7 @@ class Agent:
             self.spool.defer(claim, now + delay)
             result.deferred += 1
             log.warning("deferred %s for %.1fs (attempt %d): %s", claim.name, delay, entry["attempts"], text)
-        state.update(failures=failures + 1, paused_until=now + delay, held=None)
-        self.spool.write_state(self.dest, state)
-        result.paused_until = now + delay
+        self._save_state(state)
         return True
 
     # ------------------------------------------------------------------ the loop

@@ -14,10 +14,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def collect(cfg, now: float | None = None) -> dict:
-    from hookagent import context
+    from hookagent import context, localdisk
     now = time.time() if now is None else now
     spool = context.open_spool(cfg)
     ledger = context.open_ledger(spool, read_only_ok=True)
+    disk = localdisk.check(spool.root)   # full or read-only now: nothing moves until it is not
     dest = cfg.tracker.destination
 
     from hookagent.spool import dest_tag, entry_for
@@ -63,9 +64,10 @@ def collect(cfg, now: float | None = None) -> dict:
         "last_error_at": state.get("last_error_at"),
         "sent": ledger.count(dest, "sent"),
         "oldest_pending_age": (now - min(created)) if created else None,   # queued or deferred
-        "problem": None if ledger.writable else (f"cannot write the spool {spool.root}; make it writable"
-                                                  " (a read-only or full file system?), or point spool_dir"
-                                                  " at a folder that is: nothing is delivered meanwhile"),
+        "disk": disk,
+        "problem": disk or (None if ledger.writable else (f"cannot write the spool {spool.root}; make it writable"
+                                                          " (a read-only or full file system?), or point spool_dir"
+                                                          " at a folder that is: nothing is delivered meanwhile")),
     }
     ledger.close()
     return out
