@@ -31,7 +31,7 @@ class Tracker:
     token_file: str | None = None
     token_env: str | None = None
     token: str | None = field(default=None, repr=False)
-    timeout: float = 30.0
+    timeout: float = 30.0   # seconds for a whole request: connect, send, the answer (sinks/deadline.py)
     ca_bundle: str | None = None
     github: GithubPush = field(default_factory=GithubPush)
 

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from hookagent.devserver import DevServer
+from testing import slowloris
 from testing.site import TOKEN, Site
 from testing.wait import PATIENCE, wait_until
 
@@ -163,6 +164,32 @@ def test_redirect_is_never_followed_and_holds_the_queue(tmp_path):
         assert st["pending"]["commits"] == 2 and sum(hits.values()) == 1
     finally:
         httpd.shutdown()
+
+
+def test_a_tracker_dripping_its_answer_defers_the_entry_until_it_answers(tmp_path):
+    """A server that drips its answer a byte at a time held the agent for as long as it dripped
+    (each byte came before the read timeout). tracker.timeout bounds the whole request now: the
+    agent hangs up, the entry is deferred (not dead, not lost), and is delivered once the same
+    address answers."""
+    give_up = 1000   # drips (0.02 s each) before the server closes: ten times the deadline
+    with slowloris.Slowloris(slowloris.HEAD, give_up=give_up) as slow:
+        site = Site(tmp_path, slow.url, tracker={"timeout": 2})
+        [cid] = site.enqueue_fake_commits(1)
+        proc = site.cli("flush")
+        assert proc.returncode == 1 and "1 deferred" in proc.stderr, proc.stderr
+        assert wait_until(slow.ended)
+        assert [(d.end, d.count < give_up) for d in slow.connections] == [("client", True)], (
+            f"the agent held the connection for {slow.connections[0].count} drips")
+        st = json.loads(site.cli("status", "--json").stdout)
+        assert (st["deferred"]["commits"], st["dead"]["commits"], st["sent"]) == (1, 0, 0)
+        assert "did not answer within 2s" in st["last_error"], st["last_error"]
+        slow.mode = slowloris.ANSWER
+        proc = site.cli("flush", "--wait", str(PATIENCE))
+        assert proc.returncode == 0, proc.stderr
+        [body] = slow.bodies
+        assert f"<commit_id>{cid}</commit_id>" in body.decode()
+        st = json.loads(site.cli("status", "--json").stdout)
+        assert (st["deferred"]["commits"], st["dead"]["commits"], st["sent"]) == (0, 0, 1)
 
 
 @pytest.mark.slow

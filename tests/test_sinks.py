@@ -25,7 +25,9 @@ from hookagent.errors import DEAD, HOLD, RETRY, ConfigError, DeliveryError
 from hookagent.model import Commit
 from hookagent.sinks import make_sink
 from hookagent.xmltext import clean_text, xml_text
-from testing.wait import PATIENCE
+from testing import slowloris
+from testing.slowloris import Drips, Slowloris, body_beyond_buffers
+from testing.wait import PATIENCE, wait_until
 
 TOKEN = "c0ffee5ecret70ken4b1d"
 GOLDEN = Path(__file__).parent / "golden"
@@ -609,3 +611,80 @@ def test_proxy_variables_are_honoured_and_no_proxy_bypasses(monkeypatch, receive
 def test_the_token_is_redacted_where_it_stands_never_inside_other_words(text, secret, expected):
     from hookagent.sinks.http import scrub
     assert scrub(text, secret) == expected
+
+
+# ---------------------------------------------------------------------- the whole-request deadline
+# A slowloris drips one byte every 0.02 s and gives up after GIVE_UP drips (20 s: ten times the
+# deadline of 2 s). The assertions are on progress: the client hung up before the server gave up.
+GIVE_UP = 1000
+
+
+@pytest.fixture
+def certificate_of(request):
+    """The TLS certificate, made only by a test that asks (openssl may be missing)."""
+    return lambda: request.getfixturevalue("certificate")
+
+
+@pytest.fixture
+def slow_sink(sinks, certificate_of):
+    """A v3 sink with tracker.timeout 2 for a Slowloris (trusting its certificate)."""
+    def make(slow: Slowloris):
+        return sinks("v3", slow.url, timeout=2, **({"verify": certificate_of()[0]} if slow.tls else {}))
+    return make
+
+
+def _slowloris(mode: str, tls: bool, certificate_of, **kw) -> Slowloris:
+    return Slowloris(mode, give_up=GIVE_UP, tls=_tls(certificate_of()) if tls else None, **kw)
+
+
+def _hung_up_by_the_client(slow: Slowloris) -> Drips:
+    assert wait_until(slow.ended)
+    [drips] = slow.connections
+    assert (drips.end, drips.count < GIVE_UP) == ("client", True), (
+        f"the client still held the connection after {drips.count} drips ({drips.end})")
+    return drips
+
+
+def _a_timeout_then_a_fresh_connection(slow: Slowloris, sink, err: DeliveryError) -> None:
+    assert err.kind == RETRY and err.status is None
+    assert "did not answer within 2s" in str(err) and "tracker.timeout" in str(err), str(err)
+    # The connection that was cut off is not reused: the next request connects afresh.
+    slow.mode = slowloris.ANSWER
+    sink.send(COMMITS["plain"])
+    assert len(slow.connections) == 2 and len(slow.bodies) == 1
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("mode,status", [(slowloris.HEAD, 200), (slowloris.BODY, 503)], ids=["head", "body"])
+def test_a_server_dripping_its_answer_is_cut_off_at_tracker_timeout_and_retried(
+        mode, status, tls, slow_sink, certificate_of):
+    """tracker.timeout bounds the whole request: a byte dripped before each read times out (the
+    per-read timeout requests gives) cannot keep it alive, nor can a "200 OK" whose headers
+    never end."""
+    with _slowloris(mode, tls, certificate_of, status=status) as slow:
+        sink = slow_sink(slow)
+        err = _error(sink, COMMITS["plain"])
+        _hung_up_by_the_client(slow)
+        _a_timeout_then_a_fresh_connection(slow, sink, err)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_server_reading_the_body_a_byte_at_a_time_is_cut_off_and_reset(tls, slow_sink, certificate_of):
+    """Sending the body was bounded before (one send call, one timeout), but a connection given
+    up was closed gently: the kernel kept the unsent body and went on feeding the server. Now the
+    deadline resets the connection, and says it timed out (not "cannot reach")."""
+    with _slowloris(slowloris.READ_BODY, tls, certificate_of) as slow:
+        sink = slow_sink(slow)
+        with pytest.raises(DeliveryError) as info:
+            sink.post(b"x" * body_beyond_buffers())   # more than the kernel takes at once
+        _hung_up_by_the_client(slow)
+        _a_timeout_then_a_fresh_connection(slow, sink, info.value)
+
+
+def test_a_2xx_whose_answer_drips_is_delivered_when_the_deadline_cuts_the_text(slow_sink):
+    """A whole head said accepted: only the confirmation text is lost, as when the connection
+    drops then."""
+    with Slowloris(slowloris.BODY, status=200, give_up=GIVE_UP) as slow:
+        slow_sink(slow).send(COMMITS["plain"])
+        drips = _hung_up_by_the_client(slow)
+    assert drips.count > 0, "the answer's body had started"

@@ -4,6 +4,10 @@ Shared by every HTTP sink.  The rules (the README's table of server answers says
 
 * 2xx: delivered.
 * connection errors, timeouts, 408, 425, 429, 5xx: RETRY (the server's Retry-After kept).
+  ``timeout`` (tracker.timeout) bounds the whole request: connecting, sending the body, the
+  answer's headers and the part of its body we read (sinks/deadline.py); a request still running
+  then is cut off and retried, unless a whole 2xx head had arrived (accepted: only the text of the
+  answer was lost).
 * 401/403 (token refused), 404 (no such endpoint), any 3xx (never followed: the token would
   travel with it), TLS verification failure: HOLD: a person has to fix the configuration.
 * any other 4xx: DEAD: this body will never be accepted; status and the start of the answer kept.
@@ -23,6 +27,7 @@ from hookagent import __version__
 from hookagent.errors import DEAD, HOLD, RETRY, DeliveryError
 from hookagent.model import Commit
 from hookagent.backoff import parse_retry_after
+from hookagent.sinks import deadline
 
 USER_AGENT = f"hookagent/{__version__}"
 BODY_KEPT = 2048            # bytes of a refusal kept with a dead entry
@@ -44,12 +49,18 @@ class HttpSink:
         self.base_url = base_url.rstrip("/")
         self.endpoint = self.base_url + self.path
         self._token = token
-        self._timeout = (float(timeout), float(timeout))  # (connect, read)
+        # The whole request must end within timeout (the deadline's watchdog sees to it); each
+        # socket operation keeps it as its own limit too, in case the watchdog cannot act.
+        self._deadline = float(timeout)
+        self._timeout = (self._deadline, self._deadline)  # (connect, read)
         # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here, as
         # requests would read it: with trust_env on, requests re-reads it on every request,
         # and the agent sends thousands (benchmarks/bench_delivery.py measures the difference).
         self._session = requests.Session()
         self._session.trust_env = False
+        adapter = deadline.DeadlineAdapter()
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
         self._proxies = requests.utils.get_environ_proxies(self.endpoint)
         if verify is True:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -82,28 +93,46 @@ class HttpSink:
         prepared = self._template.copy()
         prepared.headers.update(headers)
         prepared.prepare_body(body, None)
-        try:
-            response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
-                                          allow_redirects=False, stream=True, proxies=self._proxies)
-        except requests.exceptions.RequestException as exc:
-            raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
-        except OSError as exc:
-            # requests checks the CA bundle (tracker.ca_bundle, REQUESTS_CA_BUNDLE) and the client
-            # certificate as it sends: a local TLS setup that does not hold, never the entry's fault.
-            raise self._scrubbed(DeliveryError(
-                f"cannot set up TLS for {where} ({exc}); fix tracker.ca_bundle, REQUESTS_CA_BUNDLE or"
-                " CURL_CA_BUNDLE, then run `hookagent retry --held`", HOLD)) from None
-        try:
-            answer = _read_some(response)
-        except requests.exceptions.RequestException as exc:
-            if 200 <= response.status_code < 300:
-                return   # accepted; only the confirmation text was lost
-            raise self._scrubbed(classify_exception(exc, where, self._timeout[1])) from None
-        finally:
-            response.close()
+        with deadline.running(self._deadline) as request:
+            try:
+                response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
+                                              allow_redirects=False, stream=True, proxies=self._proxies)
+            except (requests.exceptions.RequestException, OSError) as exc:
+                raise self._scrubbed(self._no_answer(exc, where, request.expired)) from None
+            if request.expired:
+                # A head the watchdog cut short ends at the shut-down socket as if complete (even
+                # "200 OK" and no more headers): nothing in it can be trusted. (A head that did
+                # arrive as the deadline passed is sent again: at most one duplicate, as when a
+                # connection drops then.)
+                response.close()
+                raise self._scrubbed(timed_out(where, self._deadline))
+            accepted = 200 <= response.status_code < 300
+            try:
+                answer = _read_some(response)
+            except requests.exceptions.RequestException as exc:
+                if accepted:
+                    return   # accepted; only the confirmation text was lost
+                raise self._scrubbed(self._no_answer(exc, where, request.expired)) from None
+            finally:
+                response.close()
+        if request.expired and not accepted:
+            # An answer read to the end of a connection the watchdog shut down is cut short.
+            raise self._scrubbed(timed_out(where, self._deadline))
         error = classify_response(response.status_code, response.headers, answer, where)
         if error is not None:
             raise self._scrubbed(error)
+
+    def _no_answer(self, exc: Exception, where: str, expired: bool) -> DeliveryError:
+        """The error for a request that ended without a whole answer."""
+        if expired:
+            return timed_out(where, self._deadline)   # whatever the cut-off socket raised
+        if isinstance(exc, requests.exceptions.RequestException):
+            return classify_exception(exc, where, self._deadline)
+        # requests checks the CA bundle (tracker.ca_bundle, REQUESTS_CA_BUNDLE) and the client
+        # certificate as it sends: a local TLS setup that does not hold, never the entry's fault.
+        return DeliveryError(
+            f"cannot set up TLS for {where} ({exc}); fix tracker.ca_bundle, REQUESTS_CA_BUNDLE or"
+            " CURL_CA_BUNDLE, then run `hookagent retry --held`", HOLD)
 
     def _scrubbed(self, error: DeliveryError) -> DeliveryError:
         """The same error with the token removed from its message and body, wherever it hid."""
@@ -174,13 +203,18 @@ def classify_exception(exc: requests.exceptions.RequestException, where: str,
             " then run `hookagent retry --held`", HOLD)
     if isinstance(exc, requests.exceptions.Timeout):
         what = "accept a connection" if isinstance(exc, requests.exceptions.ConnectTimeout) else "answer"
-        within = f" within {timeout:g}s" if timeout else " in time"
-        return DeliveryError(
-            f"the tracker at {where} did not {what}{within}; hookagent will retry"
-            " (raise tracker.timeout if this keeps happening)", RETRY)
+        return timed_out(where, timeout, what)
     return DeliveryError(
         f"cannot reach the tracker at {where} ({cause}); hookagent will retry: check the network,"
         " proxy settings or tracker.url if this persists", RETRY)
+
+
+def timed_out(where: str, timeout: float | None, what: str = "answer") -> DeliveryError:
+    """The DeliveryError for a request that ran out of time (tracker.timeout)."""
+    within = f" within {timeout:g}s" if timeout else " in time"
+    return DeliveryError(
+        f"the tracker at {where} did not {what}{within}; hookagent will retry"
+        " (raise tracker.timeout if this keeps happening)", RETRY)
 
 
 # ---------------------------------------------------------------------- text helpers
