@@ -12,7 +12,7 @@ import pytest
 
 from hookagent.devserver import DevServer
 from hookagent.spool import dest_tag
-from testing.site import TOKEN, Site, commit_file, git
+from testing.site import TOKEN, Site, commit_file, git, work_tree_with_hook
 from testing.wait import wait_until
 
 
@@ -20,15 +20,6 @@ from testing.wait import wait_until
 def server():
     with DevServer(token=TOKEN) as s:
         yield s
-
-
-def installed_repo(tmp_path: Path, site: Site) -> Path:
-    repo = tmp_path / "work"
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
-                           str(site.config_path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return repo
 
 
 def status(site: Site) -> dict:
@@ -53,7 +44,7 @@ def held_by_a_wrong_url(tmp_path: Path, server: DevServer) -> tuple[Site, Path, 
     """Three commits made through the installed hook while tracker.url is wrong (a 404: the
     background agent holds the queue and ends)."""
     site = Site(tmp_path, server.url + "/wrong-prefix", agent={"autostart": True})
-    repo = installed_repo(tmp_path, site)
+    repo = work_tree_with_hook(tmp_path, site)
     for i in range(3):
         assert commit_file(repo, f"Change {i} [#{700 + i}]").returncode == 0
     # Each commit's hook started an agent (or found one running): all of them end on the hold.
@@ -106,7 +97,7 @@ def test_entries_no_configuration_names_are_reported_and_retargeted(tmp_path, se
     assert status(site)["unserved"] == []
     # Its file is removed: nobody would ever send those four.
     old.config_path.unlink()
-    tag = dest_tag(f"v3 http://127.0.0.1:9/old")
+    tag = dest_tag("v3 http://127.0.0.1:9/old")
     st = status(site)
     assert st["unserved"] == [{"tag": tag, "destination": "v3 http://127.0.0.1:9/old", "entries": 4,
                                "follows": False}]
