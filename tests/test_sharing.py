@@ -231,6 +231,24 @@ def test_a_fifo_for_the_agents_pid_file_never_stalls_the_commit(people):
         assert f"{pid} is not a regular file; refusing it: remove it" in log
 
 
+def test_an_inbox_swapped_for_a_symlink_is_refused_and_the_commit_stands(people):
+    """A member replaces inbox/ with a symlink to a folder of theirs: the victim's hook writes
+    nothing through it, says so in one line, and the commit stands."""
+    with DevServer(token=TOKEN) as server:
+        site, repo = _victim_site(people, server)
+        _commit(people, repo, "First [#105]")
+        inbox = Path(site.data["spool_dir"]) / "inbox"
+        theirs = people.folder("attacker", owner="attacker", mode=0o777)
+        people.run("attacker", ["mv", str(inbox), str(theirs / "the-real-inbox")], check=True)
+        people.run("attacker", ["ln", "-s", str(theirs), str(inbox)], check=True)
+        proc = people.run("victim", ["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "Second [#105]"],
+                          text=True, timeout=PATIENCE)
+        assert proc.returncode == 0
+        assert proc.stderr.startswith(f"hookagent: post-commit: could not record the commit: {inbox} is a symlink")
+        assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+        assert os.listdir(theirs) == ["the-real-inbox"]
+
+
 def test_commit_data_cannot_forge_lines_in_the_agents_log(tmp_path):
     """Whatever an entry's author holds (a member can write any entry; git lets an author hold an
     escape sequence), agent.log keeps one line per record: newlines and control characters are
