@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import grp
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from hookagent.devserver import DevServer
 from hookagent.spool import flush_lock_path
+from testing import accounts
 from testing.site import TOKEN, Site, commit_file, git
 from testing.wait import PATIENCE, wait_until
 
@@ -102,34 +106,73 @@ AUTHOR = "x; touch PWNED; #"
 """An author a hostile member hopes the victim's agent writes into a shell's rc file."""
 
 
+@dataclass
+class People:
+    """Real users in one group (testing/accounts.py), a folder they all reach and an interpreter
+    they all run."""
+    group: str
+    base: Path
+    python: Path
+    users: dict[str, accounts.Account] = field(default_factory=dict)
+
+    def __getitem__(self, role: str) -> accounts.Account:
+        return self.users[role]
+
+    def run(self, role: str, cmd: list, *, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        return self.users[role].run(cmd, check=check, env=env, timeout=PATIENCE)
+
+    def hookagent(self, role: str, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return self.run(role, [self.python, "-m", "hookagent", *args], check=check)
+
+    def folder(self, prefix: str, owner: str | None = None) -> Path:
+        """A new folder every user can enter, owned by ``owner`` (root when None)."""
+        path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.base))
+        path.chmod(0o755)
+        if owner:
+            self.users[owner].give(path)
+        return path
+
+
 @pytest.fixture(scope="module")
-def people(request):
+def people(request) -> People:
     """Two real users in one group: the victim, whose spool is shared with spool_group, and a
     hostile member of that group."""
-    from testing import users
-    found = users.create(("victim", "attacker"))
-    request.addfinalizer(found.remove)
+    why = accounts.can_make_accounts() or (None if shutil.which("groupadd") else "needs groupadd")
+    python = accounts.system_python()
+    if why or python is None:
+        pytest.skip(why or "needs a system Python (3.10 or newer, with venv) that every user can run")
+    base = accounts.shared_folder("hookagent-group-")
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    group = accounts.create_group()
+    request.addfinalizer(lambda: accounts.remove_group(group))
+    found = People(group, base, accounts.hookagent_venv(base / "python", python))
+    for role in ("victim", "attacker"):
+        found.users[role] = account = accounts.create(base, groups=(group,))
+        request.addfinalizer(lambda account=account: accounts.remove(account))
     return found
 
 
-def _victim_site(people, server, *, group: bool = True, autostart: bool = False) -> tuple[Site, Path]:
+def _victim_site(people: People, server, *, group: bool = True, autostart: bool = False) -> tuple[Site, Path]:
     """The victim's configuration, token and repository with the hook installed, in a folder of
     the victim's; its spool (not made yet) shared with the group, or private."""
     folder = people.folder("victim", owner="victim")
     extra = {"spool_group": people.group} if group else {}
     site = Site(folder, server.url, agent={"autostart": autostart}, **extra)
-    for path in (site.token_file, site.config_path):
-        os.chown(path, people["victim"].uid, people["victim"].gid)
+    people["victim"].give(site.token_file, site.config_path)
     repo = folder / "repo"
-    people.run("victim", ["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    people.run("victim", ["git", "init", "-q", "-b", "main", repo])
     people.hookagent("victim", "install", str(repo), "--config", str(site.config_path), check=True)
     return site, repo
 
 
-def _commit(people, repo: Path, message: str, role: str = "victim") -> None:
-    """A real commit as ``role``, by AUTHOR; the installed hook records it."""
-    proc = people.run(role, ["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", message],
-                      env={"GIT_AUTHOR_NAME": AUTHOR}, text=True, timeout=PATIENCE)
+def _commit(people: People, repo: Path, message: str) -> subprocess.CompletedProcess:
+    """A real commit as the victim, by AUTHOR; the installed hook records it."""
+    return people.run("victim", ["git", "-C", repo, "commit", "-q", "--allow-empty", "-m", message], check=False,
+                      env=people["victim"].env(GIT_AUTHOR_NAME=AUTHOR))
+
+
+def _committed(people: People, repo: Path, message: str) -> None:
+    proc = _commit(people, repo, message)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
@@ -141,10 +184,10 @@ def _fingerprint(path: Path) -> tuple | None:
     return path.read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
 
 
-def _victim_file(people, path: Path, data: bytes, mode: int) -> Path:
+def _victim_file(people: People, path: Path, data: bytes, mode: int) -> Path:
     path.write_bytes(data)
     path.chmod(mode)
-    os.chown(path, people["victim"].uid, people["victim"].gid)
+    people["victim"].give(path)
     return path
 
 
@@ -172,7 +215,7 @@ def test_a_group_member_cannot_make_the_victims_agent_write_through_a_planted_fi
     kind, where, which = PLANTED[case]
     with DevServer(token=TOKEN) as server:
         site, repo = _victim_site(people, server)
-        _commit(people, repo, "Guard the door [#101]")
+        _committed(people, repo, "Guard the door [#101]")
         spool = Path(site.data["spool_dir"])
         assert os.listdir(spool / "inbox"), "the hook recorded the commit"
         folder = site.root
@@ -187,13 +230,12 @@ def test_a_group_member_cannot_make_the_victims_agent_write_through_a_planted_fi
                   "agent.log": spool / "agent.log", "ledger.sqlite3": spool / "ledger.sqlite3"}
         target, place = targets[which], places[where]
         if kind == "symlink":
-            people.run("attacker", ["ln", "-s", str(target), str(place)], check=True)
+            people.run("attacker", ["ln", "-s", target, place])
         else:
             os.link(target, place)
         before = {name: _fingerprint(path) for name, path in targets.items()}
 
-        proc = people.hookagent("victim", "flush", "--background", "--config", str(site.config_path),
-                                timeout=PATIENCE)
+        proc = people.hookagent("victim", "flush", "--background", "--config", str(site.config_path))
         assert {name: _fingerprint(path) for name, path in targets.items()} == before
         assert "Traceback" not in proc.stderr
         if proc.returncode == 0:       # the agent went on without that file
@@ -205,9 +247,8 @@ def test_a_group_member_cannot_make_the_victims_agent_write_through_a_planted_fi
             assert proc.returncode == 2 and lines[-1].startswith(f"hookagent: {place} is a symlink"), proc.stderr
             assert "refusing it: remove it" in lines[-1]
             assert server.received() == []
-            people.run("victim", ["rm", str(place)], check=True)     # what the line says to do
-            again = people.hookagent("victim", "flush", "--background", "--config", str(site.config_path),
-                                     timeout=PATIENCE)
+            people.run("victim", ["rm", place])     # what the line says to do
+            again = people.hookagent("victim", "flush", "--background", "--config", str(site.config_path))
             assert again.returncode == 0 and len(server.received()) == 1, again.stderr
         assert {name: _fingerprint(path) for name, path in targets.items()} == before
 
@@ -223,8 +264,8 @@ def test_a_fifo_for_the_agents_pid_file_never_stalls_the_commit(people):
         site, repo = _victim_site(people, server, autostart=True)
         people.hookagent("victim", "flush", "--config", str(site.config_path), check=True)   # makes the spool
         pid = pid_path(site.data["spool_dir"], agent_key(str(site.config_path)))
-        people.run("attacker", ["mkfifo", pid], check=True)
-        _commit(people, repo, "Keep it moving [#102]")     # returns: nothing waits on the FIFO
+        people.run("attacker", ["mkfifo", pid])
+        _committed(people, repo, "Keep it moving [#102]")     # returns: nothing waits on the FIFO
         assert wait_until(lambda: len(server.received()) == 1)
         assert wait_until(lambda: not site.background_flush_running())
         log = (Path(site.data["spool_dir"]) / "agent.log").read_text()
@@ -236,13 +277,12 @@ def test_an_inbox_swapped_for_a_symlink_is_refused_and_the_commit_stands(people)
     nothing through it, says so in one line, and the commit stands."""
     with DevServer(token=TOKEN) as server:
         site, repo = _victim_site(people, server)
-        _commit(people, repo, "First [#105]")
+        _committed(people, repo, "First [#105]")
         inbox = Path(site.data["spool_dir"]) / "inbox"
-        theirs = people.folder("attacker", owner="attacker", mode=0o777)
-        people.run("attacker", ["mv", str(inbox), str(theirs / "the-real-inbox")], check=True)
-        people.run("attacker", ["ln", "-s", str(theirs), str(inbox)], check=True)
-        proc = people.run("victim", ["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "Second [#105]"],
-                          text=True, timeout=PATIENCE)
+        theirs = people.folder("attacker", owner="attacker")
+        people.run("attacker", ["mv", inbox, theirs / "the-real-inbox"])
+        people.run("attacker", ["ln", "-s", theirs, inbox])
+        proc = _commit(people, repo, "Second [#105]")
         assert proc.returncode == 0
         assert proc.stderr.startswith(f"hookagent: post-commit: could not record the commit: {inbox} is a symlink")
         assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
@@ -280,7 +320,7 @@ def test_root_running_the_agent_on_a_users_spool_leaves_every_file_to_that_user(
     writes (a classic way to make root chown a file of root's) is refused, in one line."""
     with DevServer(token=TOKEN) as server:
         site, repo = _victim_site(people, server, group=False)
-        _commit(people, repo, "Root passes by [#103]")
+        _committed(people, repo, "Root passes by [#103]")
         spool = Path(site.data["spool_dir"])
         victim = people["victim"]
         vault = people.folder("root") / "root-only"
@@ -288,15 +328,15 @@ def test_root_running_the_agent_on_a_users_spool_leaves_every_file_to_that_user(
         vault.chmod(0o600)
         before = _fingerprint(vault)
         lock = flush_lock_path(str(spool), site.config.tracker.destination)
-        people.run("victim", ["ln", "-s", str(vault), lock], check=True)
-        people.run("victim", ["rmdir", str(spool / "corrupt")], check=True)   # root will make it again
+        people.run("victim", ["ln", "-s", vault, lock])
+        people.run("victim", ["rmdir", spool / "corrupt"])   # root will make it again
 
         as_root = [sys.executable, "-m", "hookagent", "flush", "--background", "--config", str(site.config_path)]
         proc = subprocess.run(as_root, capture_output=True, text=True, timeout=PATIENCE)
         assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith(f"hookagent: {lock} is a symlink"), \
             proc.stderr
         assert _fingerprint(vault) == before
-        people.run("victim", ["rm", lock], check=True)
+        people.run("victim", ["rm", lock])
         proc = subprocess.run(as_root, capture_output=True, text=True, timeout=PATIENCE)
         assert proc.returncode == 0 and len(server.received()) == 1, proc.stderr
         assert _fingerprint(vault) == before
@@ -310,8 +350,8 @@ def test_root_running_the_agent_on_a_users_spool_leaves_every_file_to_that_user(
         assert foreign == [] and (spool / "agent.log").exists() and (spool / "corrupt").is_dir()
 
         log_size = (spool / "agent.log").stat().st_size
-        _commit(people, repo, "The user again [#104]")
-        proc = people.hookagent("victim", "flush", "--config", str(site.config_path), timeout=PATIENCE)
+        _committed(people, repo, "The user again [#104]")
+        proc = people.hookagent("victim", "flush", "--config", str(site.config_path))
         assert proc.returncode == 0 and "cannot write log" not in proc.stderr, proc.stderr
         assert len(server.received()) == 2
         assert (spool / "agent.log").stat().st_size > log_size, "the user's agent writes the log root made"
