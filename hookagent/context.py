@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 from hookagent import config as config_mod
 from hookagent.config import Config
-from hookagent.errors import warn
+from hookagent.errors import SpoolError, warn
 from hookagent.ledger import Ledger
-from hookagent.spool import Spool, open_log
+from hookagent.spool import Spool, UnsafeFile, open_log
 
 
 def load_config(path: str | None) -> Config:
@@ -38,6 +39,8 @@ def open_ledger(spool: Spool, *, read_only_ok: bool = False) -> Ledger:
         for name in (path, path + "-wal", path + "-shm"):
             spool.ensure_file(name)
         return Ledger(path, spool.file_mode)
+    except UnsafeFile:
+        raise
     except (OSError, sqlite3.OperationalError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         if read_only_ok and os.path.exists(path):
@@ -81,19 +84,45 @@ class LogFile(logging.StreamHandler):
             self.failing = False
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(m: re.Match) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its newlines and control characters written as escapes (``\\n``,
+    ``\\x1b``; also Unicode's line separators and bidi overrides)."""
+    return _CONTROLS.sub(_escaped, text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """One record, one line: what a message quotes (a commit's author or message, a ref name, a
+    server's answer, a traceback) can neither forge a log line nor drive a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
+
+
 def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False) -> None:
     root = logging.getLogger("hookagent")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for h in list(root.handlers):
         root.removeHandler(h)
-    fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    fmt = OneLineFormatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     try:
         fd = open_log(cfg.log_file, cfg.spool_dir, cfg.spool_group)
         handler: logging.Handler = LogFile(os.fdopen(fd, "a", encoding="utf-8", buffering=1), cfg.log_file)
         handler.setFormatter(fmt)
         root.addHandler(handler)
-    except OSError as exc:
-        warn(f"cannot write log {cfg.log_file} ({exc.strerror}); logging to stderr")
+    except UnsafeFile as exc:
+        warn(f"cannot write log: {exc}; logging to stderr")
+        to_stderr = True
+    except (OSError, SpoolError) as exc:
+        warn(f"cannot write log {cfg.log_file} ({getattr(exc, 'strerror', None) or exc}); logging to stderr")
         to_stderr = True
     if to_stderr or verbose:
         h = logging.StreamHandler(sys.stderr)

@@ -39,8 +39,8 @@ class Ledger:
         self.path = path
         self._ids: dict[str, int] = {}
         self.writable = not read_only
+        from urllib.parse import quote
         if read_only:
-            from urllib.parse import quote
             self.db = sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, isolation_level=None,
                                       check_same_thread=False)
             return
@@ -50,13 +50,29 @@ class Ledger:
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, file_mode))
             except FileExistsError:
                 pass
-        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        # mode=rw: SQLite never creates the file (through a symlink swapped in meanwhile)
+        self.db = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=30.0, isolation_level=None,
+                                  check_same_thread=False)
+        self._check_opened(path)
         self.db.execute("PRAGMA busy_timeout=30000")
         self._wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")   # 64 MB: a backfill's random-key inserts stay in memory
         if self.db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             self._create()
+
+    def _check_opened(self, path: str) -> None:
+        """Before the first write: the file SQLite opened is the ledger itself. SQLite opens the
+        database by path, following a symlink (its -wal and -shm it opens with O_NOFOLLOW); in a
+        group-shared spool a member may swap one in after the spool checked the file. SQLite
+        names the file it resolved."""
+        from hookagent.errors import SpoolError
+        opened = next((row[2] for row in self.db.execute("PRAGMA database_list") if row[1] == "main"), "")
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        if opened and opened != real:
+            self.db.close()
+            raise SpoolError(f"{path} is a symlink to {opened}, not the spool's ledger; refusing it: remove it"
+                             " (someone who can write to the spool put it there)")
 
     def _wal(self) -> None:
         """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when

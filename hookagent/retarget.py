@@ -56,10 +56,9 @@ def _record_path(spool: Spool, key: str) -> str:
     return spool.path("state", f"config-{key}.json")
 
 
-def _read(path: str) -> dict | None:
+def _read(spool: Spool, path: str) -> dict | None:
     try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read())
+        data = json.loads(spool.read_file(path))
         return data if isinstance(data, dict) and isinstance(data.get("destination"), str) else None
     except (OSError, ValueError):
         return None
@@ -68,7 +67,7 @@ def _read(path: str) -> dict | None:
 def remember(spool: Spool, key: str, config_path: str | None, destination: str) -> list[str]:
     """Note this configuration's destination; its earlier destinations, newest first."""
     path = _record_path(spool, key)
-    record = _read(path) or {}
+    record = _read(spool, path) or {}
     previous = [d for d in record.get("previous", []) if isinstance(d, str) and d != destination]
     old = record.get("destination")
     if old == destination and record.get("config") == config_path:
@@ -94,7 +93,7 @@ def named_destinations(spool: Spool, *, except_key: str | None = None) -> set[st
             continue
         if except_key is not None and name == f"config-{except_key}.json":
             continue
-        record = _read(spool.path("state", name))
+        record = _read(spool, spool.path("state", name))
         if record is None:
             continue
         config = record.get("config")
@@ -156,7 +155,7 @@ def strays(spool: Spool, destination: str, key: str) -> dict[str, tuple[str, int
     by its ``destination`` now: tag -> (that destination as the entries say it, how many, whether
     they were this configuration's: those follow it when its next agent starts)."""
     named = {dest_tag(d) for d in named_destinations(spool, except_key=key)} | {dest_tag(destination)}
-    mine = _read(_record_path(spool, key)) or {}
+    mine = _read(spool, _record_path(spool, key)) or {}
     ours = {dest_tag(d) for d in [mine.get("destination"), *mine.get("previous", [])] if isinstance(d, str)}
     out: dict[str, tuple[str, int, bool]] = {}
     for queue in (*QUEUES, "cur"):
@@ -166,7 +165,7 @@ def strays(spool: Spool, destination: str, key: str) -> dict[str, tuple[str, int
                 continue
             dest, n, _ = out.get(tag, ("", 0, False))
             if not dest:
-                dest = _entry_destination(spool.path(queue, name)) or tag
+                dest = _entry_destination(spool, spool.path(queue, name)) or tag
             out[tag] = (dest, n + 1, tag in ours)
     return out
 
@@ -178,10 +177,9 @@ def _names(spool: Spool, queue: str) -> list[str]:
         return []
 
 
-def _entry_destination(path: str) -> str | None:
+def _entry_destination(spool: Spool, path: str) -> str | None:
     try:
-        with open(path, "rb") as fh:
-            dest = json.loads(fh.read()).get("dest")
+        dest = json.loads(spool.read_file(path)).get("dest")
         return dest if isinstance(dest, str) else None
     except (OSError, ValueError, AttributeError):
         return None

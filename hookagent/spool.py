@@ -16,6 +16,37 @@ Layout (Maildir and Postfix habits)::
 An entry is one JSON file: ``{"v": 1, "dest", "created", "attempts", "due", "last_error",
 "commits": [...]}``. Writes go to tmp/, are fsynced, renamed into place and the directory is
 fsynced. A claim is a rename. Nothing is deleted before the agent says the server answered 2xx.
+
+A shared spool is a hostile place: with ``spool_group`` every member may create, remove and
+rename any name in it, and root may run a hook or an agent in a user's spool. So every file of
+the spool is opened through :meth:`Spool.open`, which
+- reaches it through the spool's real folders (the spool and its queue folder, each opened with
+  O_NOFOLLOW | O_DIRECTORY), and opens it with O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC: a symlink is
+  never followed, a FIFO never blocks;
+- creates a missing file with O_EXCL (a name someone planted, even a dangling symlink, is
+  refused, never followed), and gives only a file it has just created the spool's group and mode
+  (and, when root creates it in someone else's spool, the spool's owner), with fchown/fchmod on
+  the descriptor; it never chowns or chmods a file it did not create, nor anything by name. A
+  shared file (a lock, the log, the ledger) is made in tmp/ and linked into place, so nobody
+  sees it with the umask's mode or root as its owner;
+- then checks, with fstat, that it holds a regular file owned by you, by the spool's owner, by
+  root, or (with spool_group) by a member of the group; and a file it will write, that it has
+  one link only (a hard link to someone's file is refused before it is written: O_TRUNC is done
+  after the checks). A refusal is :class:`UnsafeFile`: one line naming the file, and what to do.
+The folders hookagent makes are given their mode by descriptor too, and an existing queue folder
+must be a real folder (not a symlink) with an owner that rule accepts.
+
+What this cannot prevent, with spool_group: a member can delete, rename or forge any entry,
+record, state or ledger row, and every member's agent sends what the entries say with its own
+token (everything in the spool is theirs to write: trust the group as you trust its least
+trustworthy member). A member who swaps a queue folder for a symlink while an agent runs can
+make a rename or a folder listing go through it (those take paths; opens do not). SQLite opens
+``ledger.sqlite3`` by path, following a symlink (its -wal and -shm it opens with O_NOFOLLOW
+itself): the ledger is checked just before and the file SQLite opened just after (ledger.py),
+and a hard link swapped in between gets through where the kernel lets anyone link others' files
+(fs.protected_hardlinks=0). The sh hook tests a name before it reads or writes it (sh cannot
+open without following or waiting): a member who swaps in a FIFO at that very moment can keep
+that one commit waiting.
 """
 from __future__ import annotations
 
@@ -80,6 +111,84 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+class UnsafeFile(SpoolError, OSError):
+    """A file or folder of the spool that hookagent refuses: a symlink, not a regular file, owned
+    by someone the spool does not trust, or (to be written) linked elsewhere too. An OSError as
+    well, so each caller's ``except OSError`` treats it as the unusable file it is; its text is
+    one line saying what is wrong and what to do."""
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path, self.why = path, why
+        OSError.__init__(self, errno.EPERM, f"{path} {why}; refusing it: remove it (someone who can"
+                                            " write to the spool put it there)")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+_NOFOLLOW = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _what_is(path: str, dir_fd: int | None = None) -> str | None:
+    """Why the thing at ``path`` is not a file to open ("is a symlink (to X)", "is not a regular
+    file"), or None when it is a regular file (or gone)."""
+    try:
+        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return f"is a symlink (to {os.readlink(path, dir_fd=dir_fd)})"
+        except OSError:
+            return "is a symlink"
+    return None if stat.S_ISREG(st.st_mode) else "is not a regular file"
+
+
+def open_nofollow(path: str, flags: int = os.O_RDONLY, mode: int = 0o600, *, dir_fd: int | None = None,
+                  shown: str | None = None) -> int:
+    """Open ``path`` without following a symlink at its name and without blocking on a FIFO:
+    a regular file, or :class:`UnsafeFile`. For the files hookagent reads or writes outside a
+    :class:`Spool` (a pid it only reads, a log file configured elsewhere); in the spool, use
+    :meth:`Spool.open`."""
+    shown = shown or path
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENOTDIR, errno.EACCES):
+            why = _what_is(path, dir_fd)
+            if why:
+                raise UnsafeFile(shown, why) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeFile(shown, "is not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_nofollow(path: str) -> bytes:
+    """A regular file's bytes, read without following a symlink at its name (see open_nofollow)."""
+    fd = open_nofollow(path)
+    try:
+        return _read_all(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 class Claim:
     """An entry this agent owns until it acks, defers, releases or buries it."""
 
@@ -103,6 +212,7 @@ class Spool:
                 raise SpoolError(f"spool_group: no group named {group!r}; create it or fix spool_group") from None
         self.dir_mode = 0o2770 if self.gid is not None else 0o700
         self.file_mode = 0o660 if self.gid is not None else 0o600
+        self._members: dict[int, bool] = {}
         if create:
             self._prepare()
         else:
@@ -126,10 +236,12 @@ class Spool:
         for q in QUEUES:
             p = os.path.join(self.root, q)
             try:
-                os.mkdir(p, self.dir_mode)
+                os.mkdir(p, self.dir_mode)     # mkdir never follows a symlink: a planted name is EEXIST
                 self._fix_mode(p)
             except FileExistsError:
-                pass
+                self._check_folder(os.lstat(p), p)
+            except UnsafeFile:
+                raise
             except OSError as exc:
                 raise SpoolError(f"cannot create {p}: {exc.strerror}; check the spool's owner and mode") from None
 
@@ -151,12 +263,32 @@ class Spool:
             self._fix_mode(folder)
 
     def _fix_mode(self, path: str) -> None:
+        """Give a folder we have just made the spool's mode and group (and, made by root in
+        someone else's spool, its owner): through a descriptor, never by a name someone may have
+        swapped for a symlink meanwhile."""
         try:
-            if self.gid is not None:
-                os.chown(path, -1, self.gid)
-            os.chmod(path, self.dir_mode)
+            fd = os.open(path, _FOLDER)
+        except OSError as exc:
+            why = _what_is(path)
+            if why:
+                raise UnsafeFile(path, why) from None
+            raise SpoolError(f"cannot set owner/mode of {path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid():
+                raise UnsafeFile(path, f"belongs to uid {st.st_uid}, though hookagent has just made it")
+            owner = getattr(self, "owner_uid", None)   # unknown while the spool itself is made
+            if os.geteuid() == 0 and owner:
+                os.fchown(fd, owner, self.gid if self.gid is not None else self.owner_gid)
+            elif self.gid is not None:
+                os.fchown(fd, -1, self.gid)
+            os.fchmod(fd, self.dir_mode)
+        except UnsafeFile:
+            raise
         except OSError as exc:
             raise SpoolError(f"cannot set owner/mode of {path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
 
     def _check_root(self) -> None:
         st = os.lstat(self.root)  # FileNotFoundError goes up to _prepare
@@ -173,29 +305,182 @@ class Spool:
                 raise SpoolError(f"spool {self.root} belongs to uid {st.st_uid}, not to you (uid {uid});"
                                  " use your own spool_dir, or share it with spool_group")
 
-    def open_file(self, path: str, flags: int) -> int:
-        """Open (creating) a file in the spool with the spool's mode whatever the umask: group
-        read-write with spool_group, so every user of a shared spool can use every file; and
-        owned by the spool's owner when root writes into someone else's spool."""
-        fd = os.open(path, flags | os.O_CREAT, self.file_mode)
+    # ------------------------------------------------------------ opening files (see the module's docstring)
+    def trusts(self, uid: int) -> bool:
+        """Whether a file or folder of the spool may belong to ``uid``: you, the spool's owner,
+        root, or (with spool_group) a member of the group."""
+        if uid in (os.geteuid(), self.owner_uid, 0):
+            return True
+        if self.gid is None:
+            return False
+        known = self._members.get(uid)
+        if known is None:
+            import grp
+            import pwd
+            try:
+                user = pwd.getpwuid(uid)
+                known = user.pw_gid == self.gid or user.pw_name in grp.getgrgid(self.gid).gr_mem
+            except KeyError:
+                known = False
+            self._members[uid] = known
+        return known
+
+    def _check_owner(self, st: os.stat_result, path: str) -> None:
+        if not self.trusts(st.st_uid):
+            whom = "root nor a member of its group" if self.gid is not None else "nor root"
+            raise UnsafeFile(path, f"belongs to uid {st.st_uid}, who is not you, the spool's owner, {whom}")
+
+    def _check_folder(self, st: os.stat_result, path: str) -> None:
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafeFile(path, "is a symlink, not a folder of the spool")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafeFile(path, "is not a folder")
+        self._check_owner(st, path)
+
+    def _open_folder(self, folder: str) -> int:
+        """A descriptor of ``folder``, the spool or one folder in it, each step opened without
+        following a symlink and checked."""
+        steps = [(self.root, self.root)]
+        if folder != self.root:
+            parent, queue = os.path.split(folder)
+            if parent != self.root:
+                raise ValueError(f"{folder} is not a folder of the spool {self.root}")
+            steps.append((queue, folder))
+        fd: int | None = None
         try:
-            if self.gid is not None or self.owner_uid != os.geteuid():
-                st = os.fstat(fd)
-                if st.st_uid == os.geteuid():     # we created it (or own it): make it right
-                    if os.geteuid() == 0 and self.owner_uid != 0:
-                        os.fchown(fd, self.owner_uid, self.gid if self.gid is not None else self.owner_gid)
-                    elif self.gid is not None and st.st_gid != self.gid:
-                        os.fchown(fd, -1, self.gid)
-                    os.fchmod(fd, self.file_mode)
-        except OSError:
+            for name, shown in steps:
+                try:
+                    sub = os.open(name, _FOLDER, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        self._check_folder(os.stat(name, dir_fd=fd, follow_symlinks=False), shown)
+                    raise
+                if fd is not None:
+                    os.close(fd)
+                fd = sub
+                self._check_folder(os.fstat(fd), shown)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+        return fd
+
+    def open(self, path: str, flags: int = os.O_RDONLY) -> int:
+        """Open a file of the spool, the one way hookagent does (see the module's docstring).
+        ``flags`` as for os.open; with O_CREAT a missing file is made, with the spool's mode
+        whatever the umask (group read-write with spool_group, so every user of a shared spool
+        can use every file) and owned by the spool's owner when root makes it. FileNotFoundError
+        when it is not there (without O_CREAT), :class:`UnsafeFile` when it is refused."""
+        path = os.path.abspath(path)
+        folder, name = os.path.split(path)
+        dfd = self._open_folder(folder)
+        try:
+            fd = self._open_or_make(dfd, name, flags, path)
+        finally:
+            os.close(dfd)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafeFile(path, "is not a regular file")
+            self._check_owner(st, path)
+            if flags & _WRITING and st.st_nlink > 1:
+                raise UnsafeFile(path, f"has {st.st_nlink} hard links (it may be someone else's file)")
+            if flags & os.O_TRUNC:
+                os.ftruncate(fd, 0)
+        except BaseException:
             os.close(fd)
             raise
         return fd
 
+    def _open_or_make(self, dfd: int, name: str, flags: int, path: str) -> int:
+        plain = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC)
+        if flags & os.O_EXCL:     # a name of its own (in tmp/): made right there
+            return self._make(dfd, name, plain | os.O_CREAT)
+        for _attempt in range(5):
+            try:
+                return open_nofollow(name, plain, dir_fd=dfd, shown=path)
+            except FileNotFoundError:
+                if not flags & os.O_CREAT:
+                    raise
+            except PermissionError:
+                if not plain & (os.O_WRONLY | os.O_RDWR):
+                    raise    # to read: the caller knows what an unreadable file means
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                raise UnsafeFile(path, f"is not writable by you (it belongs to uid {st.st_uid},"
+                                       f" mode {stat.S_IMODE(st.st_mode):04o})") from None
+            fd = self._make_aside(dfd, name, plain)
+            if fd is not None:
+                return fd
+        raise SpoolError(f"cannot open {path}: it keeps appearing and disappearing; is someone"
+                         " playing with the spool?")
+
+    def _make(self, dfd: int, name: str, flags: int) -> int:
+        """A new file ``name`` (O_EXCL: never through a name someone put there), given the
+        spool's group, mode and owner."""
+        fd = os.open(name, flags | os.O_EXCL | _NOFOLLOW, self.file_mode, dir_fd=dfd)
+        try:
+            os.set_blocking(fd, True)
+            self._give(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _make_aside(self, dfd: int, name: str, flags: int) -> int | None:
+        """Make ``name`` in tmp/ under a name of its own, give it the spool's mode and owner, and
+        link it into place: no other process ever sees it with the umask's mode or root as its
+        owner. None when someone else made it first (open theirs)."""
+        try:
+            tfd = self._open_folder(self.path("tmp"))
+        except FileNotFoundError:     # no tmp/ (a spool not made by this version): made in place
+            try:
+                return self._make(dfd, name, flags | os.O_CREAT)
+            except FileExistsError:
+                return None
+        try:
+            aside = f".{name}.{os.getpid()}.{os.urandom(4).hex()}"
+            fd = self._make(tfd, aside, flags | os.O_CREAT)
+            try:
+                os.link(aside, name, src_dir_fd=tfd, dst_dir_fd=dfd, follow_symlinks=False)
+            except FileExistsError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            finally:
+                _unlink(aside, tfd)
+            return fd
+        finally:
+            os.close(tfd)
+
+    def _give(self, fd: int) -> None:
+        """A file we have just made: the spool's group and mode, and the spool's owner when root
+        made it in someone else's spool."""
+        euid = os.geteuid()
+        if euid == 0 and self.owner_uid != 0:
+            os.fchown(fd, self.owner_uid, self.gid if self.gid is not None else self.owner_gid)
+        elif self.gid is not None:
+            os.fchown(fd, -1, self.gid)
+        if self.gid is not None or self.owner_uid != euid:
+            os.fchmod(fd, self.file_mode)
+
+    def open_file(self, path: str, flags: int) -> int:
+        """Open a file of the spool, making it when missing (:meth:`open` with O_CREAT)."""
+        return self.open(path, flags | os.O_CREAT)
+
+    def read_file(self, path: str) -> bytes:
+        """The bytes of a file of the spool (:meth:`open`'s checks)."""
+        fd = self.open(path)
+        try:
+            return _read_all(fd)
+        finally:
+            os.close(fd)
+
     def ensure_file(self, path: str) -> str:
-        """Create ``path`` (empty) with the spool's mode and owner if it does not exist."""
-        if not os.path.exists(path):
-            os.close(self.open_file(path, os.O_RDWR))
+        """Create ``path`` (empty) with the spool's mode and owner if it does not exist; check it
+        when it does (a file hookagent or SQLite will write)."""
+        os.close(self.open(path, os.O_RDONLY | os.O_CREAT))
         return path
 
     def path(self, queue: str, name: str = "") -> str:
@@ -267,19 +552,12 @@ class Spool:
 
     def read_record(self, name: str) -> tuple[bytes, float]:
         """A record's bytes and its age in seconds (OSError when it is gone or unreadable)."""
-        path = self.path("inbox", name)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = self.open(self.path("inbox", name))
         try:
             age = time.time() - os.fstat(fd).st_mtime
-            chunks = []
-            while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            return _read_all(fd), age
         finally:
             os.close(fd)
-        return b"".join(chunks), age
 
     def record_done(self, name: str) -> None:
         """The record's commits are queued (or it held none): it goes."""
@@ -291,11 +569,16 @@ class Spool:
     def write_record(self, name: str, data: bytes) -> bool:
         """Write a record as the sh hook does (for Python's hook paths). False when one of that
         name is there already (the same commit)."""
-        if os.path.exists(self.path("inbox", name)):
-            return False
+        dest = self.path("inbox", name)
+        try:
+            if stat.S_ISREG(os.lstat(dest).st_mode):
+                return False
+            _unlink(dest)        # a symlink or a FIFO someone put there: not a record
+        except FileNotFoundError:
+            pass
         tmp = self._write_tmp(name, data)
         try:
-            os.link(tmp, self.path("inbox", name))
+            os.link(tmp, dest)
         except FileExistsError:
             return False
         finally:
@@ -362,10 +645,12 @@ class Spool:
         except FileNotFoundError:
             return None
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            raw = self.read_file(path)
         except OSError as exc:   # not ours to read (e.g. written by root): leave it, say so
             os.rename(path, self.path("new", name))
+            if isinstance(exc, UnsafeFile):
+                raise SpoolError(f"cannot read spool entry {name}: it {exc.why}; remove"
+                                 f" {self.path('new', name)} (someone who can write to the spool put it there)") from None
             raise SpoolError(f"cannot read spool entry {name}: {exc.strerror}; fix its owner and"
                              f" mode (chown/chmod it like the spool {self.root})") from None
         try:
@@ -421,8 +706,7 @@ class Spool:
         with os.scandir(self.path(queue)) as it:
             for e in list(it):
                 try:
-                    with open(e.path, "rb") as fh:
-                        entry = json.loads(fh.read())
+                    entry = json.loads(self.read_file(e.path))
                 except (OSError, ValueError):
                     continue
                 entry["due"] = now
@@ -441,9 +725,12 @@ class Spool:
         when it was taken meanwhile or cannot be read (left as it is)."""
         path = self.path(queue, name)
         try:
-            with open(path, "rb") as fh:
-                entry = json.loads(fh.read())
-            mtime = os.stat(path).st_mtime
+            fd = self.open(path)
+            try:
+                entry = json.loads(_read_all(fd))
+                mtime = os.fstat(fd).st_mtime
+            finally:
+                os.close(fd)
         except (OSError, ValueError):
             return "gone"
         if not isinstance(entry, dict):
@@ -479,7 +766,10 @@ class Spool:
             if agent_id not in alive:
                 lock = self.path("locks", f"{agent_id}.lock")
                 try:
-                    fd = os.open(lock, os.O_RDONLY)   # flock needs no write access
+                    fd = self.open(lock)   # flock needs no write access
+                except UnsafeFile:          # no agent's lock: its claims go back
+                    alive[agent_id] = False
+                    _unlink(lock)
                 except FileNotFoundError:
                     alive[agent_id] = False
                 except PermissionError:
@@ -512,8 +802,7 @@ class Spool:
         with os.scandir(self.path(queue)) as it:
             for e in it:
                 try:
-                    with open(e.path, "rb") as fh:
-                        out.append((e.name, json.loads(fh.read())))
+                    out.append((e.name, json.loads(self.read_file(e.path))))
                 except (OSError, ValueError):
                     out.append((e.name, None))
         return out
@@ -524,11 +813,10 @@ class Spool:
 
     def read_state(self, destination: str) -> dict:
         try:
-            with open(self._state_path(destination), encoding="utf-8") as fh:
-                st = json.load(fh)
+            st = json.loads(self.read_file(self._state_path(destination)).decode("utf-8"))
             if isinstance(st, dict):
                 return st
-        except (OSError, ValueError):
+        except (OSError, ValueError):    # missing, unreadable, or refused: write_state replaces it
             pass
         return {"destination": destination, "failures": 0, "paused_until": 0.0, "held": None,
                 "last_error": None, "last_error_at": None, "last_success_at": None}
@@ -546,20 +834,20 @@ class Spool:
 
 
 def open_log(path: str, spool_dir: str, group: str | None) -> int:
-    """Open the agent log for appending, creating it: with ``spool_group``, through the spool
-    (group-writable, like every spool file), so whichever user's hook or agent makes it first,
-    the others can write it too."""
-    if group:
-        try:
-            return Spool(spool_dir, group, create=False).open_file(path, os.O_WRONLY | os.O_APPEND)
-        except (OSError, SpoolError):
-            pass
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    """Open the agent log for appending, creating it. In the spool (its default place), through
+    the spool: group-writable with spool_group, so whichever user's hook or agent makes it first,
+    the others can write it too; the spool owner's when root makes it; never through a symlink.
+    Elsewhere (agent.log_file): never through a symlink either."""
+    path = os.path.abspath(path)
+    spool = os.path.abspath(spool_dir)
+    if os.path.dirname(path) == spool:
+        return Spool(spool, group, create=False).open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    return open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
 
-def _unlink(path: str) -> None:
+def _unlink(path: str, dir_fd: int | None = None) -> None:
     try:
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
 

@@ -7,6 +7,7 @@ reach goes under ``shared_folder()``, open to everyone and removed by the caller
 """
 from __future__ import annotations
 
+import grp
 import importlib.util
 import os
 import pwd
@@ -29,6 +30,7 @@ class Account:
     uid: int
     gid: int
     home: Path
+    groups: tuple[int, ...] = ()      # supplementary groups (create(groups=...)), set on every run
 
     def env(self, **extra: str) -> dict[str, str]:
         """A login-like environment for the account (no variable of the test's own)."""
@@ -37,11 +39,12 @@ class Account:
                 "GIT_COMMITTER_NAME": "Bea Pusher", "GIT_COMMITTER_EMAIL": "bea@example.com", **extra}
 
     def run(self, cmd: list[str], cwd: str | os.PathLike | None = None, *, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        """Run a command as this account (its ids and groups set before the exec), output as text."""
+            env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+        """Run a command as this account (its ids and groups set before the exec), output as text.
+        ``timeout`` only ends a broken test (a command that would wait forever)."""
         proc = subprocess.run([str(c) for c in cmd], cwd=cwd or self.home, env=env or self.env(), user=self.uid,
-                              group=self.gid, extra_groups=[], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+                              group=self.gid, extra_groups=list(self.groups), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"as {self.name}: {' '.join(map(str, cmd))} -> {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return proc
@@ -68,14 +71,27 @@ def shared_folder(prefix: str = "hookagent-shared-") -> Path:
     return path
 
 
-def create(base: Path, prefix: str = "hka") -> Account:
-    """A new system account with its own group and a home under ``base``."""
+def create(base: Path, prefix: str = "hka", groups: tuple[str, ...] = ()) -> Account:
+    """A new system account with its own group and a home under ``base``; also a member of
+    ``groups`` (made with create_group)."""
     name = f"{prefix}{os.getpid() % 100000}{os.urandom(2).hex()}"
     home = base / name
     subprocess.run(["useradd", "--system", "--user-group", "--home-dir", str(home), "--create-home",
-                    "--shell", "/bin/sh", name], check=True, capture_output=True)
+                    "--shell", "/bin/sh", *(["--groups", ",".join(groups)] if groups else []), name],
+                   check=True, capture_output=True)
     entry = pwd.getpwnam(name)
-    return Account(name, entry.pw_uid, entry.pw_gid, home)
+    return Account(name, entry.pw_uid, entry.pw_gid, home, tuple(grp.getgrnam(g).gr_gid for g in groups))
+
+
+def create_group(prefix: str = "hkg") -> str:
+    """A new system group (for spool_group); its name."""
+    name = f"{prefix}{os.getpid() % 100000}{os.urandom(2).hex()}"
+    subprocess.run(["groupadd", "--system", name], check=True, capture_output=True)
+    return name
+
+
+def remove_group(name: str) -> None:
+    subprocess.run(["groupdel", name], capture_output=True)
 
 
 def processes_of(account: Account) -> list[int]:

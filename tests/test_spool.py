@@ -241,3 +241,108 @@ def test_a_read_only_spool_is_one_line_and_exit_2_and_status_still_shows_what_it
         assert proc.returncode == 2 and len(lines) == 1, (command, proc.stderr)
         assert lines[0].startswith(f"hookagent: cannot write the spool {spool_dir}") and "Traceback" not in proc.stderr
     assert "pending:      2 commit(s)" in site.cli("status").stdout
+
+
+# ---------------------------------------------------------------- a hostile place: links and owners
+def _fingerprint(path: Path) -> tuple:
+    st = os.lstat(path)
+    return path.read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_nlink
+
+
+def test_no_file_of_the_spool_is_opened_through_a_symlink(tmp_path):
+    """A name someone put in the spool first, as a symlink to another file (there, or not yet
+    there): creating, writing, truncating, reading and checking all refuse it, in one line naming
+    it; the other file is untouched and never made."""
+    from hookagent.agent.lifetime import FlushLock, PidFile, agent_running, pid_path
+    from hookagent.spool import flush_lock_path
+    spool = Spool(str(tmp_path / "spool"), None)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    victim.chmod(0o640)
+    before = _fingerprint(victim)
+    lock = Path(flush_lock_path(spool.root, DEST))
+    pid = Path(pid_path(spool.root, "k"))
+    log = Path(spool.root) / "agent.log"
+    for link in (lock, pid, log, Path(spool.path("state", "config-k.ok"))):
+        link.symlink_to(victim)
+    with pytest.raises(SpoolError, match=r"flush-.*\.lock is a symlink \(to .*victim.txt\); refusing it: remove it"):
+        FlushLock(spool, DEST)
+    PidFile(spool, "k").write()       # a hint for hooks only: refused, logged, no exception
+    assert not agent_running(spool.root, "k")
+    with pytest.raises(SpoolError, match="is a symlink"):
+        spool.ensure_file(spool.path("state", "config-k.ok"))
+    with pytest.raises(SpoolError, match="agent.log is a symlink"):
+        from hookagent.spool import open_log
+        open_log(str(log), spool.root, None)
+    with pytest.raises(SpoolError):
+        spool.read_file(str(pid))
+    assert _fingerprint(victim) == before
+    absent = tmp_path / "made-through-the-link"
+    for link in (lock, pid, log):
+        link.unlink()
+        link.symlink_to(absent)      # dangling: O_CREAT alone would make the file it names
+    with pytest.raises(SpoolError, match="is a symlink"):
+        FlushLock(spool, DEST)
+    PidFile(spool, "k").write()
+    with pytest.raises(SpoolError):
+        open_log(str(log), spool.root, None)
+    assert not absent.exists() and not os.path.lexists(absent)
+
+
+def test_a_file_linked_from_elsewhere_is_never_written_nor_truncated(tmp_path):
+    """A hard link to someone's file (what a group member can make where the kernel lets anyone
+    link others' files, fs.protected_hardlinks=0): refused before a byte of it is truncated."""
+    from hookagent.agent.lifetime import FlushLock, PidFile, pid_path
+    from hookagent.spool import flush_lock_path
+    spool = Spool(str(tmp_path / "spool"), None)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    os.link(victim, flush_lock_path(spool.root, DEST))
+    os.link(victim, pid_path(spool.root, "k"))
+    before = _fingerprint(victim)
+    with pytest.raises(SpoolError, match="has 3 hard links"):
+        FlushLock(spool, DEST)
+    PidFile(spool, "k").write()      # O_TRUNC: done only after the checks
+    assert _fingerprint(victim) == before
+
+
+def test_a_queue_folder_replaced_by_a_symlink_is_refused(tmp_path):
+    """locks/ swapped for a symlink to another folder: the spool refuses it, by name, and no file
+    is made or opened in the folder it points to."""
+    from hookagent.spool import flush_lock_path
+    spool = Spool(str(tmp_path / "spool"), None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.rmdir(spool.path("locks"))
+    os.symlink(elsewhere, spool.path("locks"))
+    with pytest.raises(SpoolError, match=r"locks is a symlink, not a folder of the spool; refusing it: remove it"):
+        Spool(spool.root, None)
+    with pytest.raises(SpoolError, match="locks is a symlink"):
+        spool.open_file(flush_lock_path(spool.root, DEST), os.O_RDWR)
+    assert os.listdir(elsewhere) == []
+
+
+def test_an_entry_that_is_a_symlink_is_left_in_place_and_named(tmp_path):
+    """An entry in new/ that is a symlink (to a file of the agent's user that happens to be
+    JSON): not read, left where it is, one line naming it."""
+    spool = Spool(str(tmp_path / "spool"), None)
+    target = tmp_path / "mine.json"
+    target.write_text('{"commits": [], "created": 0}')
+    name = commit_entry_name(DEST, "planted")
+    os.symlink(target, spool.path("new", name))
+    with pytest.raises(SpoolError, match=f"cannot read spool entry {name}: it is a symlink .*; remove .*new/{name}"):
+        spool.claim(name, "agent")
+    assert os.path.islink(spool.path("new", name)) and os.listdir(spool.path("cur")) == []
+
+
+def test_the_ledger_is_not_opened_through_a_symlink(tmp_path):
+    """SQLite follows a symlink at the database's name (not at -wal and -shm): the ledger checks
+    what SQLite opened before its first write."""
+    from hookagent.ledger import Ledger
+    victim = tmp_path / "victim.db"
+    victim.write_bytes(b"")        # an empty file is a database to SQLite: it would write its pages
+    link = tmp_path / "ledger.sqlite3"
+    link.symlink_to(victim)
+    with pytest.raises(SpoolError, match="ledger.sqlite3 is a symlink to .*victim.db"):
+        Ledger(str(link))
+    assert victim.read_bytes() == b"" and not (tmp_path / "victim.db-wal").exists()

@@ -29,7 +29,7 @@ from hookagent import context, inbox, localdisk, retarget
 from hookagent.agent.worker import Agent, Pass
 from hookagent.config import Config
 from hookagent.errors import ConfigError
-from hookagent.spool import Spool, flush_lock_path
+from hookagent.spool import Spool, UnsafeFile, flush_lock_path, open_nofollow, read_nofollow
 
 log = logging.getLogger("hookagent.agent")
 
@@ -78,8 +78,7 @@ def pid_path(spool_dir: str, key: str) -> str:
 def agent_running(spool_dir: str, key: str) -> bool:
     """What the sh hook asks: does the pid file name a live hookagent process?"""
     try:
-        with open(pid_path(spool_dir, key), "rb") as fh:
-            pid = int(fh.read().split()[0])
+        pid = int(read_nofollow(pid_path(spool_dir, key)).split()[0])   # a planted FIFO never blocks
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             return b"hookagent" in fh.read()
     except (OSError, ValueError, IndexError):
@@ -89,7 +88,7 @@ def agent_running(spool_dir: str, key: str) -> bool:
 def flush_running(spool_dir: str, destination: str) -> bool:
     """True when a background flush for ``destination`` holds its lock."""
     try:
-        fd = os.open(flush_lock_path(spool_dir, destination), os.O_RDONLY)
+        fd = open_nofollow(flush_lock_path(spool_dir, destination))
     except OSError:
         return False
     try:
@@ -141,13 +140,16 @@ class PidFile:
 
     def write(self) -> None:
         """Our pid for the sh hook. A disk that refuses it (full, read-only) is not fatal: a
-        hook then starts an agent that finds the flush lock taken and ends at once."""
+        hook then starts an agent that finds the flush lock taken and ends at once. Nor is a
+        file someone put there (a symlink, a FIFO): refused, said in the log."""
         try:
             fd = self.spool.open_file(self.path, os.O_WRONLY | os.O_TRUNC)
             try:
                 os.write(fd, f"{os.getpid()}\n".encode())
             finally:
                 os.close(fd)
+        except UnsafeFile as exc:
+            log.error("%s", exc)
         except OSError as exc:
             if localdisk.refusal(exc, self.spool.root) is None:
                 raise
@@ -155,8 +157,7 @@ class PidFile:
 
     def remove(self) -> None:
         try:
-            with open(self.path, "rb") as fh:
-                mine = fh.read().split()[:1] == [str(os.getpid()).encode()]
+            mine = self.spool.read_file(self.path).split()[:1] == [str(os.getpid()).encode()]
             if mine:
                 os.unlink(self.path)
         except (OSError, IndexError):

@@ -7,10 +7,12 @@ or interrupted); 2 on a configuration or spool error.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 
 from hookagent.commands import add_config_option
+from hookagent.errors import SpoolError
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -35,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     context.setup_logging(cfg, verbose=args.verbose)
     lifetime.stop_on_signals(agent)
     try:
-        totals = lifetime.flush(agent, wait=args.wait, background=args.background)
+        try:
+            totals = lifetime.flush(agent, wait=args.wait, background=args.background)
+        except SpoolError as exc:   # a background flush's stderr goes nowhere: the log says it too
+            logging.getLogger("hookagent.agent").error("%s", exc)
+            raise
         if totals is None:
             return 0     # another background flush serves this destination
         return _report(agent, totals, args.quiet)

@@ -94,9 +94,8 @@ class Snapshot:
     def load(self) -> dict[str, str] | None:
         """The refs processed so far, or None when there is no usable snapshot."""
         try:
-            with open(self.spool.path("state", self.name), "rb") as fh:
-                data = fh.read()
-        except OSError:
+            data = self.spool.read_file(self.spool.path("state", self.name))
+        except OSError:    # missing, or refused (a symlink someone put there): save() replaces it
             return None
         lines = data.decode("utf-8", "surrogateescape").split("\n")
         if len(lines) < 3 or lines[0] != MAGIC or lines[1] != _hex(self.repo) or lines[-1] != "":

@@ -84,10 +84,13 @@ def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs:
             from hookagent.hook import push
             push.seed_at_hook(spool, push.repository(os.getcwd()), list(cfg.branches), cfg.tags,
                               sys.stdin.read())
-        stamp = spool.ensure_file(spool.path("state", f"config-{inbox.agent_key(cfg.path)}.ok"))
-        if cfg.path:    # the stamp's time is the file's: the hook asks again once the file is newer
-            st = os.stat(cfg.path)
-            os.utime(stamp, ns=(st.st_mtime_ns, st.st_mtime_ns))
+        fd = spool.open_file(spool.path("state", f"config-{inbox.agent_key(cfg.path)}.ok"), os.O_RDONLY)
+        try:
+            if cfg.path:    # the stamp's time is the file's: the hook asks again once the file is newer
+                st = os.stat(cfg.path)
+                os.utime(fd, ns=(st.st_mtime_ns, st.st_mtime_ns))   # the file checked, not a name
+        finally:
+            os.close(fd)
     except OSError as exc:
         _lost(name, exc.strerror or str(exc), _repo(argv, vcs))
         return REPORTED
