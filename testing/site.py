@@ -47,7 +47,8 @@ class Site:
 
     @property
     def spool(self) -> Spool:
-        return Spool(self.data["spool_dir"])
+        """The spool as the agent opens it: with spool_group, what tests put in it is the group's."""
+        return Spool(self.data["spool_dir"], self.data.get("spool_group"))
 
     def prepared(self) -> Spool:
         """The spool as the hook's first use leaves it (see prepare_as_the_hook)."""
@@ -170,11 +171,12 @@ def work_tree_with_hook(root: Path, site: Site) -> Path:
 
 
 def background_agent_pid(site: Site) -> int:
-    """The pid the last background flush of ``site``'s destination noted in its lock (0: none)."""
+    """The pid the background flush of ``site``'s destination noted in its lock (0: none): the
+    first line (the second is its heartbeat)."""
     from hookagent.spool import flush_lock_path
     try:
-        return int(Path(flush_lock_path(site.data["spool_dir"], site.config.tracker.destination))
-                   .read_text().strip() or 0)
+        return int((Path(flush_lock_path(site.data["spool_dir"], site.config.tracker.destination))
+                    .read_text().split() or ["0"])[0])
     except (OSError, ValueError):
         return 0
 

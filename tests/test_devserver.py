@@ -351,6 +351,27 @@ def test_hold_keeps_requests_waiting_unrecorded_until_released(server):
     assert [r["commit_id"] for r in server.received()] == ["h0", "h1", "h2"]
 
 
+def test_hold_calls_then_as_each_request_starts_to_wait(server):
+    """hold(then=f): f runs in the server's thread once per request that starts to wait, while
+    the request waits (a test stops its client there, sure the request is in flight)."""
+    seen: list[int] = []
+    server.hold(after=1, then=lambda: seen.append(server.held()))
+    answers: list[int] = []
+    clients = [threading.Thread(target=lambda i=i: answers.append(
+        post(server, "v5", v5_body(commit_id=f"t{i}"), timeout=PATIENCE).status_code)) for i in range(3)]
+    for c in clients:
+        c.start()
+    try:
+        assert wait_until(lambda: server.held() == 2)
+        assert seen == [1, 2], "called as each one started to wait, while it waits"
+        assert len(server.received()) == 1
+    finally:
+        server.release()
+    for c in clients:
+        c.join(PATIENCE)
+    assert answers == [200, 200, 200] and len(seen) == 2
+
+
 def test_stop_lets_a_held_request_go():
     """stop() ends the hold: the request's thread finishes (answered, or its connection dropped)."""
     s = DevServer(token=TOKEN).start()

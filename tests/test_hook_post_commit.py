@@ -1,8 +1,11 @@
 """The git post-commit path end to end: real repository, installed hook, real commits, real receiver."""
 from __future__ import annotations
 
+import collections
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hookagent.devserver import DevServer
+from testing import accounts
 from testing.repos import free_port
 from testing.site import TOKEN, Site, background_agent_pid, commit_file, git, kill_background_agent
 from testing.site import work_tree_with_hook as make_repo
@@ -21,6 +25,10 @@ from testing.wait import wait_until
 def server():
     with DevServer(token=TOKEN) as s:
         yield s
+
+
+def received_ids(server: DevServer) -> list[str]:
+    return [r["commit_id"] for r in server.received()]
 
 
 def test_commits_with_references_reach_their_stories_through_the_background_agent(tmp_path, server):
@@ -232,3 +240,212 @@ def test_retry_wakes_the_background_agent_sleeping_through_a_long_backoff(tmp_pa
         assert site.cli("retry").returncode == 0
         assert wait_until(lambda: len(server.received()) == 1), "retry woke it: no flush by hand"
         assert background_flushes_done(site)
+
+
+# ---------------------------------------------------------------------- a stuck agent
+def stop_when_held(server: DevServer, request, pid_of) -> list[int]:
+    """Hold the server's next request and SIGSTOP its sender as the request starts to wait (in the
+    server's thread: the request is surely in flight, its claim in cur/). Returns the list the
+    stopped pid goes to; a finalizer kills it (SIGKILL, then SIGCONT) whatever the test did."""
+    stopped: list[int] = []
+
+    def stop() -> None:
+        pid = pid_of()
+        os.kill(pid, signal.SIGSTOP)
+        stopped.append(pid)
+
+    def end() -> None:
+        for pid in stopped:
+            for sig in (signal.SIGKILL, signal.SIGCONT):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+    request.addfinalizer(end)
+    server.hold(then=stop)
+    return stopped
+
+
+def status_json(site: Site) -> dict:
+    proc = site.cli("status", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def reported_stuck(site: Site, pid: int) -> bool:
+    """Wait until `hookagent status` names ``pid`` as stuck (past its heartbeat's deadline)."""
+    return wait_until(lambda: any(a["pid"] == pid for a in status_json(site).get("stuck", [])),
+                      interval=0.2)
+
+
+def gone(pid: int) -> bool:
+    from hookagent.agent.heartbeat import process_state
+    return process_state(pid) in (None, "Z", "X")
+
+
+def claimed_by(site: Site, pid: int) -> list[str]:
+    return [n for n in os.listdir(site.spool.path("cur")) if n.rpartition("@")[2].startswith(f"{pid}-")]
+
+
+def agents_of(site: Site) -> list[int]:
+    """The live hookagent processes run with ``site``'s configuration."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"hookagent" in cmdline and str(site.config_path).encode() in cmdline:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def agent_log(site: Site) -> str:
+    try:
+        return Path(site.config.log_file).read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+def test_a_stopped_background_agent_is_killed_and_replaced_by_the_next_commits_agent(tmp_path, request):
+    """A background agent stopped (SIGSTOP) with a request in flight holds the flush lock and the
+    pid file: every commit after it would start no agent. Once it is past its heartbeat's deadline
+    (tracker.timeout 1 s + heartbeat.MARGIN), the next commit's agent kills it and takes over:
+    everything arrives, what was recorded meanwhile and the commit it had in flight (at most once
+    more), without a flush by hand."""
+    with DevServer(token=TOKEN) as server:
+        site = Site(tmp_path, server.url, agent={"autostart": True}, tracker={"timeout": 1})
+        request.addfinalizer(lambda: kill_background_agent(site))
+        stopped = stop_when_held(server, request, lambda: background_agent_pid(site))
+        repo = make_repo(tmp_path, site)
+        assert commit_file(repo, "In flight [#1]").returncode == 0
+        assert wait_until(lambda: stopped and server.held() == 1)
+        pid = stopped[0]
+        assert len(claimed_by(site, pid)) == 1, "its request is in flight, its entry claimed"
+        # Its request is answered now (it never reads the answer): the in-flight commit's first
+        # delivery; later requests are answered at once.
+        server.release()
+        assert commit_file(repo, "While it is stopped [#2]").returncode == 0
+        assert reported_stuck(site, pid), "status names the stopped agent once past its deadline"
+        for i in range(3, 6):
+            assert commit_file(repo, f"After its deadline [#{i}]").returncode == 0
+        ids = git(repo, "log", "--format=%H").split()
+        assert len(ids) == 5
+        assert wait_until(lambda: set(received_ids(server)) == set(ids)), \
+            f"delivered without a flush by hand: {len(set(received_ids(server)))} of 5"
+        assert wait_until(lambda: gone(pid)), "the stopped agent was killed"
+        assert f"agent {pid} had made no progress" in agent_log(site)
+        counts = collections.Counter(received_ids(server))
+        assert counts[ids[-1]] <= 2 and all(counts[c] == 1 for c in ids[:-1]), counts
+        assert background_flushes_done(site)
+        st = status_json(site)
+        assert st["stuck"] == [] and st["in_flight"] == 0 and st["pending"]["commits"] == 0
+        assert st["deferred"]["commits"] == 0 and st["dead"]["commits"] == 0
+
+
+@pytest.mark.slow
+def test_a_stopped_service_agent_is_named_by_status_with_what_it_holds(tmp_path, request):
+    """`hookagent run` (a service, no flush lock) stopped with a request in flight: status says
+    which agent, for how long, what to run, and that its claim stays in flight until it dies;
+    a flush by hand delivers the rest; once it is killed, the next flush sends its claim."""
+    with DevServer(token=TOKEN) as server:
+        site = Site(tmp_path, server.url, tracker={"timeout": 1})
+        ids = site.enqueue_fake_commits(3)
+        proc = subprocess.Popen([sys.executable, "-m", "hookagent", "run", "--config", str(site.config_path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        request.addfinalizer(lambda: (proc.kill(), proc.wait()))
+        stopped = stop_when_held(server, request, lambda: proc.pid)
+        assert wait_until(lambda: stopped and server.held() == 1)
+        server.release()
+        assert reported_stuck(site, proc.pid)
+        st = status_json(site)
+        [agent] = st["stuck"]
+        assert agent["in_flight_entries"] == 1 and not agent["serving"]
+        assert agent["command"] == f"kill -9 {proc.pid}"
+        text = site.cli("status").stdout
+        assert f"agent {proc.pid} has made no progress" in text and f"`kill -9 {proc.pid}`" in text
+        assert "stay in cur/ until it dies" in text
+        flushed = site.cli("flush")
+        assert flushed.returncode == 0 and f"agent {proc.pid} has made no progress" in flushed.stderr
+        assert sorted(set(received_ids(server))) == ids, "the flush by hand sent the rest"
+        assert len(claimed_by(site, proc.pid)) == 1, "the claim of a live agent is left to it"
+        proc.kill()
+        proc.wait()
+        assert site.cli("flush").returncode == 0
+        counts = collections.Counter(received_ids(server))
+        assert set(counts) == set(ids) and max(counts.values()) <= 2, counts
+        assert os.listdir(site.spool.path("cur")) == [] and status_json(site)["stuck"] == []
+
+
+@pytest.fixture
+def stranger(request):
+    """Another real user, member of a group made for a shared spool, and an interpreter with
+    hookagent it can run: (the account, the group, its python, a folder everyone can enter)."""
+    why = accounts.can_make_accounts()
+    base_python = accounts.system_python()
+    if why or not base_python:
+        pytest.skip(why or "needs a system python (3.10 or newer, with venv) another user can run")
+    shared = accounts.shared_folder("hookagent-stuck-")
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
+    group = accounts.create_group()
+    request.addfinalizer(lambda: accounts.remove_group(group))
+    account = accounts.create(shared, groups=(group,))
+    request.addfinalizer(lambda: accounts.remove(account))
+    return account, group, accounts.hookagent_venv(shared / "python", base_python), shared
+
+
+@pytest.mark.slow
+def test_a_stopped_agent_of_another_user_is_named_by_status_and_a_flush_by_hand_delivers(tmp_path, request,
+                                                                                        stranger):
+    """On a group-shared spool, another user's background agent is stopped (SIGSTOP) with a
+    request in flight. Our commits' agents cannot stop it: they queue what the hooks recorded and
+    leave (no spinning, the stopped agent untouched); status names it and the command to run; a
+    flush by hand delivers all but its claim, which stays in flight until it dies and is then
+    sent (at most once more)."""
+    account, group, python, shared = stranger
+    with DevServer(token=TOKEN) as server:
+        (shared / "site").mkdir()
+        site = Site(shared / "site", server.url, spool_group=group, agent={"autostart": True},
+                    tracker={"timeout": 1})
+        account.give(site.token_file)          # theirs to read; root reads it all the same
+        request.addfinalizer(lambda: kill_background_agent(site))
+        site.prepared()
+        ids = site.enqueue_fake_commits(1, prefix="theirs")
+        theirs = subprocess.Popen([str(python), "-I", "-m", "hookagent", "flush", "--background", "--quiet",
+                                   "--config", str(site.config_path)],
+                                  user=account.uid, group=account.gid, extra_groups=list(account.groups),
+                                  env=account.env(), cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+        request.addfinalizer(lambda: (theirs.kill(), theirs.wait()))
+        stopped = stop_when_held(server, request, lambda: theirs.pid)
+        assert wait_until(lambda: stopped and server.held() == 1 or theirs.poll() is not None)
+        assert theirs.poll() is None, theirs.stderr.read()
+        assert background_agent_pid(site) == theirs.pid and len(claimed_by(site, theirs.pid)) == 1
+        server.release()
+        repo = make_repo(tmp_path, site)
+        assert commit_file(repo, "While it is stopped [#2]").returncode == 0
+        assert reported_stuck(site, theirs.pid)
+        assert commit_file(repo, "After its deadline [#3]").returncode == 0
+        assert wait_until(lambda: f"cannot be stopped from here (it belongs to uid {account.uid}" in agent_log(site)), \
+            "our commit's agent found it and left it alone"
+        assert wait_until(lambda: not os.listdir(site.spool.path("inbox"))), "and queued what the hooks recorded"
+        assert wait_until(lambda: agents_of(site) == [theirs.pid]), "ours ended: no spinning"
+        from hookagent.agent.heartbeat import process_state
+        assert process_state(theirs.pid) == "T", "the stopped agent is left alone"
+        text = site.cli("status").stdout
+        assert f"STUCK:        agent {theirs.pid} has made no progress for" in text, text
+        assert f"run `kill -9 {theirs.pid}` (as its user) or `hookagent flush`" in text
+        assert "stay in cur/ until it dies" in text
+        flushed = site.cli("flush")
+        assert flushed.returncode == 0, flushed.stderr
+        ours = git(repo, "log", "--format=%H").split()
+        assert set(received_ids(server)) == set(ids + ours), "the flush by hand delivered ours"
+        assert len(claimed_by(site, theirs.pid)) == 1, "its claim stays while it lives"
+        os.kill(theirs.pid, signal.SIGKILL)
+        theirs.wait()
+        assert site.cli("flush").returncode == 0
+        counts = collections.Counter(received_ids(server))
+        assert set(counts) == set(ids + ours) and counts[ids[0]] <= 2, counts
+        assert all(counts[c] == 1 for c in ours), counts
+        assert os.listdir(site.spool.path("cur")) == [] and status_json(site)["stuck"] == []

@@ -317,7 +317,7 @@ def test_commits_while_the_agent_runs_start_no_other(tmp_path):
     pidfile = Path(site.spool.path("locks")) / f"agent-{inbox.agent_key(str(site.config_path))}.pid"
     from testing.wait import wait_until
     assert wait_until(lambda: pidfile.exists() and site.spool.count("deferred") == 1)
-    pid = int(pidfile.read_text())
+    pid = int(pidfile.read_text().split()[0])
     try:
         for i in range(2, 6):
             assert commit_file(repo, f"more [#{i}]").stderr == b""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hookagent import inbox, links, localdisk, stories
@@ -45,6 +46,7 @@ class Inbox:
         self.stuck: set[str] = set()   # failed in this process: not retried in a busy loop
         self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
         self.last_due = 0.0
+        self.beat: Callable[[], None] = lambda: None   # the agent's heartbeat, once per record
 
     def pending(self) -> int:
         """Records to read now: not stuck, and not the incomplete ones unchanged since last seen
@@ -64,15 +66,18 @@ class Inbox:
             count += 1
         return count
 
-    def ingest(self) -> Ingested:
+    def ingest(self, *, wait: bool = True) -> Ingested:
         """Read the records there are (oldest first), queue their commits parents first, then
         remove the records. One agent of the spool at a time (configurations may share the
         `default` records): a push record must be decided once, in order, against the
-        processed refs."""
+        processed refs. ``wait=False``: nothing read when another agent reads them now."""
         import fcntl
         fd = self.spool.open_file(self.spool.path("locks", "inbox.lock"), os.O_RDWR)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return Ingested()
             return self._ingest()
         finally:
             os.close(fd)
@@ -84,6 +89,7 @@ class Inbox:
         for name in self.spool.inbox_names(self.keys):
             if name in self.stuck:
                 continue
+            self.beat()
             try:
                 data, age = self.spool.read_record(name)
             except FileNotFoundError:
@@ -109,6 +115,7 @@ class Inbox:
                 continue
             done.append(name)
         for commit in parents_first(found):
+            self.beat()
             entry = make_entry(self.dest, [commit.to_dict()])
             # Due in this order: each entry's due time (its mtime) strictly after the last one's.
             self.last_due = max(time.time(), self.last_due + 0.001)

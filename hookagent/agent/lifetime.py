@@ -15,6 +15,13 @@ Two files in ``locks/`` keep background agents from crowding the tracker:
   hook reads (no process, no flock in sh) to decide whether to start one. The agent removes it
   before its last look at the inbox and the queue, so a record written after that look finds
   no pid file and starts a new agent: nothing recorded waits for the next commit.
+
+Both carry the agent's heartbeat (heartbeat.py): the promise to beat again before a deadline.
+An agent past it is stuck (stopped, hung) and would hold up every commit after it: the sh hook
+starts a new agent all the same, and that one, finding the flush lock held by a stuck agent of
+its own user, kills it and takes over (:func:`take_over`); its claims return to the queue once
+it is dead. One of another user it cannot stop: it queues what the hooks recorded and leaves, and
+`hookagent status` names the stuck agent and the command to run.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 
 from hookagent import context, inbox, localdisk, retarget
+from hookagent.agent import heartbeat
 from hookagent.agent.worker import Agent, Pass
 from hookagent.config import Config
 from hookagent.errors import ConfigError
@@ -76,13 +84,11 @@ def pid_path(spool_dir: str, key: str) -> str:
 
 
 def agent_running(spool_dir: str, key: str) -> bool:
-    """What the sh hook asks: does the pid file name a live hookagent process?"""
-    try:
-        pid = int(read_nofollow(pid_path(spool_dir, key)).split()[0])   # a planted FIFO never blocks
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"hookagent" in fh.read()
-    except (OSError, ValueError, IndexError):
-        return False
+    """What the sh hook asks: does the pid file name a live hookagent process, not past its
+    heartbeat's deadline?"""
+    beat = heartbeat.read(pid_path(spool_dir, key))
+    return (beat is not None and heartbeat.is_hookagent(beat.pid)
+            and not beat.overdue(heartbeat.uptime()))
 
 
 def flush_running(spool_dir: str, destination: str) -> bool:
@@ -125,8 +131,21 @@ class FlushLock:
 
     def release(self) -> None:
         if self.held:
+            self._forget_owner()
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             self.held = False
+
+    def _forget_owner(self) -> None:
+        """No pid in the lock file once we let go: what it names holds it, or is dead."""
+        try:
+            os.ftruncate(self.fd, 0)
+        except OSError:
+            pass
+
+    def beat(self, text: bytes) -> None:
+        """Our heartbeat in the lock file (heartbeat.py), while we hold it."""
+        if self.held:
+            heartbeat.rewrite(self.fd, text)
 
     def close(self) -> None:
         self.release()
@@ -162,6 +181,111 @@ class PidFile:
                 os.unlink(self.path)
         except (OSError, IndexError):
             pass
+
+    def beat(self, text: bytes) -> None:
+        """Our heartbeat in the pid file (heartbeat.py), while it names us: never created again
+        once removed, never written over another agent's."""
+        fd = open_nofollow(self.path, os.O_RDWR)
+        try:
+            if os.pread(fd, 32, 0).split()[:1] == [str(os.getpid()).encode()]:
+                heartbeat.rewrite(fd, text)
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------- a stuck agent
+TAKEN, BUSY, STUCK = "taken", "busy", "stuck"
+
+GRACE = 2.0
+"""Seconds a new agent watches an agent past its deadline that is not stopped (state T) before
+it kills it: one just back from a suspend (its deadline ran on through it) that was sleeping or
+lingering beats again within a second. (One that was in a request beats after it: it may be
+killed, which is safe.)"""
+
+RELEASE_WAIT = 10.0
+"""Seconds a new agent waits for the flush lock of the agent it killed: a process stuck in the
+kernel (an NFS stall) dies only when that call returns; after that, it leaves the queue to it."""
+
+
+def take_over(lock: FlushLock) -> str:
+    """The flush lock is held. BUSY: by an agent at work, which delivers what we queue. TAKEN: it
+    was held by an agent of ours past its heartbeat's deadline (stopped, hung: heartbeat.py),
+    now killed (SIGKILL: a stopped process cannot handle SIGTERM), which frees its locks, so its
+    claims return to the queue (spool.recover_stale), and the lock is ours. STUCK: held by a
+    stuck agent we cannot stop (another user's); the log and `hookagent status` say what to run."""
+    holder = heartbeat.read_fd(lock.fd)
+    if holder is None or not holder.overdue(heartbeat.uptime()):
+        return BUSY
+    why = heartbeat.why_not_stop(holder.pid)
+    if why is not None:
+        if lock.try_acquire():       # it ended meanwhile
+            return TAKEN
+        log.error("agent %d has made no progress for %.0fs (stopped or hung) and holds the delivery"
+                  " of new commits; it cannot be stopped from here (%s): run `kill -9 %d` as its user,"
+                  " or `hookagent flush`", holder.pid, holder.silent_for(heartbeat.uptime()), why, holder.pid)
+        return STUCK
+    if not _still_silent(lock, holder):
+        return BUSY
+    silent = holder.silent_for(heartbeat.uptime())
+    if not _kill(lock, holder):         # it ended, or beat, meanwhile
+        return TAKEN if lock.try_acquire() else BUSY
+    log.warning("agent %d had made no progress for %.0fs (stopped or hung): killed it (SIGKILL)"
+                " to take over its queue", holder.pid, silent)
+    end = time.monotonic() + RELEASE_WAIT
+    while not lock.try_acquire():
+        if not _same_holder(lock, holder):
+            return BUSY              # another new agent was first: it serves the queue now
+        if time.monotonic() >= end:
+            log.error("agent %d, killed, still holds the flush lock after %.0fs (stuck in the kernel?);"
+                      " new commits wait until it ends", holder.pid, RELEASE_WAIT)
+            return STUCK
+        time.sleep(0.05)
+    # Its lock file too is free once it has closed all its files (a zombie has): then its
+    # claims return at our first pass.
+    while heartbeat.process_state(holder.pid) not in (None, "Z", "X") and time.monotonic() < end:
+        time.sleep(0.05)
+    return TAKEN
+
+
+def _same_holder(lock: FlushLock, holder: heartbeat.Beat) -> bool:
+    """The lock file still says what it said of ``holder``: the same process, no newer beat."""
+    return heartbeat.read_fd(lock.fd) == holder
+
+
+def _still_silent(lock: FlushLock, holder: heartbeat.Beat) -> bool:
+    """Whether ``holder`` stays silent: at once when it is stopped, else after GRACE seconds."""
+    if heartbeat.process_state(holder.pid) in ("T", "t"):
+        return _same_holder(lock, holder)
+    end = time.monotonic() + GRACE
+    while time.monotonic() < end:
+        if not _same_holder(lock, holder):
+            return False
+        time.sleep(0.1)
+    return _same_holder(lock, holder)
+
+
+def _kill(lock: FlushLock, holder: heartbeat.Beat) -> bool:
+    """SIGKILL ``holder``, sure it is still the process the lock file names: through a pidfd
+    (no pid reused meanwhile can be hit) once the lock is seen still held and still naming it."""
+    try:
+        pidfd = os.pidfd_open(holder.pid)
+    except ProcessLookupError:
+        return False                # it ended
+    except (AttributeError, OSError):   # no pidfds here (Python, kernel): the pid, checked just before
+        pidfd = -1
+    try:
+        if lock.try_acquire() or not _same_holder(lock, holder) or heartbeat.why_not_stop(holder.pid):
+            return False
+        if pidfd >= 0:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        else:
+            os.kill(holder.pid, signal.SIGKILL)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 # ---------------------------------------------------------------------- starting one
@@ -225,10 +349,17 @@ def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Total
     pidfile = PidFile(agent.spool, agent.inbox.key)
     if background:
         if not lock.try_acquire():
-            agent.ingest()   # queued: the agent that holds the lock delivers them
-            lock.close()
-            return None
+            taken = take_over(lock)
+            if taken is not TAKEN:
+                # Queued: the agent that holds the lock delivers them (one stuck may hold the
+                # inbox too: then they wait in it).
+                agent.ingest(wait=taken is BUSY)
+                lock.close()
+                return None
         pidfile.write()
+        agent.heartbeat.add(lock.beat)
+        agent.heartbeat.add(pidfile.beat)
+        agent.heartbeat.beat(force=True)
     deadline = time.time() + wait
     totals = Totals()
     try:
@@ -242,6 +373,7 @@ def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Total
             now = time.time()
             wake = result.paused_until or agent.next_due()
             if wait and wake and now < deadline:
+                agent.beat()
                 time.sleep(max(0.01, min(wake - now, deadline - now, 1.0)))
                 continue
             if background and wake:
@@ -259,6 +391,7 @@ def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Total
                 lock.release()
                 if agent.due_now() and lock.try_acquire():
                     pidfile.write()
+                    agent.heartbeat.beat(force=True)
                     continue
             break
     finally:
@@ -272,6 +405,7 @@ def _sleep_until(agent: Agent, when: float) -> None:
     """Sleep until ``when`` (a due time), waking for a signal, or early when someone lifted the
     pause (`hookagent retry`) and something is due."""
     while not agent.stopping and time.time() < when:
+        agent.beat()
         time.sleep(min(0.5, max(0.01, when - time.time())))
         if agent.paused_until() <= time.time() and agent.due_now():
             return
@@ -281,6 +415,7 @@ def _linger(agent: Agent, seconds: float) -> bool:
     """Wait up to ``seconds`` for an entry or a record to come; True when one did."""
     end = time.time() + seconds
     while time.time() < end and not agent.stopping:
+        agent.beat()
         if agent.due_now():
             return True
         time.sleep(0.05)

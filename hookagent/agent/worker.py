@@ -19,6 +19,7 @@ ends before the ledger has them).
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sqlite3
 import time
@@ -29,6 +30,7 @@ from hookagent import backoff, localdisk
 from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
+from hookagent.agent import heartbeat
 from hookagent.agent.ingest import Inbox
 from hookagent.model import Commit
 from hookagent.spool import AgentLock, Claim, Spool, dest_tag
@@ -82,6 +84,20 @@ class Agent:
         self.disk = DiskPause()
         self.unsaved: dict | None = None       # the destination's state the disk refused
         self.unrecorded: set[str] = set()      # accepted by the server, not in the ledger yet
+        # Our heartbeat (heartbeat.py), in our lock file; lifetime adds the flush lock and the
+        # pid file of a background agent.
+        self.heartbeat = heartbeat.Heartbeat(heartbeat.allowance(cfg.tracker.timeout))
+        self.heartbeat.add(self._beat_lock)
+        self.inbox.beat = self.beat
+        self.beat()
+
+    def beat(self) -> None:
+        """Say that we make progress (cheap: it writes every heartbeat.EVERY seconds at most)."""
+        self.heartbeat.beat()
+
+    def _beat_lock(self, text: bytes) -> None:
+        if self.lock.fd >= 0:
+            heartbeat.rewrite(self.lock.fd, text)
 
     def close(self) -> None:
         self.lock.close()
@@ -91,6 +107,7 @@ class Agent:
         """Deliver what is due. A held destination is probed with one entry when probe_held."""
         now = time.time() if now is None else now
         result = Pass()
+        self.beat()
         if self.disk.until > now:     # the spool's disk refused a write: wait as for a busy server
             result.paused_until = self.disk.until
             result.errors.append(self.disk.problem or "")
@@ -128,6 +145,7 @@ class Agent:
             if self.stopping:
                 result.stopped = True
                 break
+            self.beat()
             try:
                 claim = self.spool.claim(name, self.lock.id)
             except SpoolError as exc:   # an entry we may not read: left in place, the rest go on
@@ -154,11 +172,12 @@ class Agent:
             if stop:
                 break
 
-    def ingest(self) -> int:
+    def ingest(self, *, wait: bool = True) -> int:
         """Turn this configuration's inbox records into entries; how many records were read.
-        When the spool's disk refuses the entries, the records stay and the agent pauses."""
+        When the spool's disk refuses the entries, the records stay and the agent pauses.
+        ``wait=False``: none when another agent reads the inbox now (it may be stuck)."""
         try:
-            return self._ingest()
+            return self._ingest(wait=wait)
         except (OSError, sqlite3.Error) as exc:
             problem = localdisk.refusal(exc, self.spool.root)
             if problem is None:
@@ -166,9 +185,9 @@ class Agent:
             self._disk_refused(problem, time.time(), Pass())
             return 0
 
-    def _ingest(self) -> int:
+    def _ingest(self, *, wait: bool = True) -> int:
         try:
-            return self.inbox.ingest().records
+            return self.inbox.ingest(wait=wait).records
         except OSError as exc:   # a spool problem: the records stay, the queue still goes
             if localdisk.refusal(exc, self.spool.root):
                 raise
@@ -247,6 +266,7 @@ class Agent:
                 batches = ([commit] for commit in self._unsent(entry, result))
                 send = lambda batch: self.sink.send(batch[0])  # noqa: E731
             for batch in batches:
+                self.beat()    # each request may take up to tracker.timeout: the allowance
                 send(batch)
                 self._record(batch)
                 result.sent += len(batch)
@@ -344,7 +364,15 @@ class Agent:
             if nd is not None and not result.paused_until:
                 wake = min(wake, max(nd, now + 0.05))
             while not self.stopping and clock() < wake:
+                self.beat()
                 sleep(min(0.2, max(0.0, wake - clock())))
+
+    def stuck(self) -> list[heartbeat.Stuck]:
+        """Other agents of this spool past their heartbeat's deadline (stopped, hung)."""
+        from hookagent.spool import flush_lock_path
+        return [s for s in heartbeat.stuck_agents(self.spool.path("locks"),
+                                                  flush_lock_path(self.spool.root, self.dest))
+                if s.pid != os.getpid()]
 
     def next_due(self) -> float | None:
         """When this destination's first deferred entry is due."""

@@ -75,6 +75,10 @@ def _report(agent, totals, quiet: bool) -> int:
     if agent.inbox.stuck:
         print(f"hookagent: {len(agent.inbox.stuck)} inbox record(s) could not be read and were left in"
               " place; see the log or run with -v", file=sys.stderr)
+    for stuck in agent.stuck():
+        print(f"hookagent: agent {stuck.pid} has made no progress for {stuck.silent_for:.0f}s (stopped or"
+              f" hung); what it claimed stays in cur/ until it dies: run `{stuck.command}` as its user",
+              file=sys.stderr)
     if result.held:
         print(f"hookagent: queue held: {result.held}", file=sys.stderr)
     elif result.errors:

@@ -1,4 +1,5 @@
-"""`hookagent status [--json]`: pending, deferred, in flight, held, dead, sent; ages; last error."""
+"""`hookagent status [--json]`: pending, deferred, in flight, held, dead, sent; ages; last error;
+agents that have stopped making progress (stuck: heartbeat.py) and the command to run."""
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ def collect(cfg, now: float | None = None) -> dict:
     new_n, new_c, new_e = commits("new")
     def_n, def_c, def_e = commits("deferred")
     dead_n, dead_c, dead_e = commits("dead")
-    cur_n, cur_c, _ = commits("cur")
+    cur_n, cur_c, cur_e = commits("cur")
     created = [float(e.get("created") or now) for _, e in new_e + def_e if isinstance(e, dict)]
     state = spool.read_state(dest)
     from hookagent import inbox
@@ -69,7 +70,20 @@ def collect(cfg, now: float | None = None) -> dict:
                                                           " (a read-only or full file system?), or point spool_dir"
                                                           " at a folder that is: nothing is delivered meanwhile")),
     }
+    out["stuck"] = _stuck(spool, dest, [name for name, _ in cur_e])
     ledger.close()
+    return out
+
+
+def _stuck(spool, dest: str, claimed: list[str]) -> list[dict]:
+    """Agents past their heartbeat's deadline (stopped, hung), with what they hold of ours."""
+    from hookagent.agent import heartbeat
+    from hookagent.spool import flush_lock_path
+    out = []
+    for s in heartbeat.stuck_agents(spool.path("locks"), flush_lock_path(spool.root, dest)):
+        mine = [name for name in claimed if name.rpartition("@")[2] in s.agent_ids]
+        out.append({"pid": s.pid, "silent_for": s.silent_for, "serving": s.serving,
+                    "in_flight_entries": len(mine), "command": s.command})
     return out
 
 
@@ -108,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
     if st["oldest_pending_age"] is not None:
         print(f"oldest:       queued {_ago(st['oldest_pending_age'])} ago, not sent yet")
     print(f"in flight:    {st['in_flight']} commit(s)")
+    for agent in st["stuck"]:
+        print(f"STUCK:        agent {agent['pid']} has made no progress for {_ago(agent['silent_for'])}"
+              f" (stopped or hung): run `{agent['command']}` (as its user) or `hookagent flush`")
+        if agent["serving"]:
+            print("              it holds the delivery of new commits: the next commit's agent replaces it"
+                  " if it is of the same user")
+        if agent["in_flight_entries"]:
+            print(f"              it claimed {agent['in_flight_entries']} entr(y/ies) in flight: they stay"
+                  " in cur/ until it dies, then the next agent sends them")
     print(f"dead:         {st['dead']['commits']} commit(s)" + ("  (hookagent retry --dead re-queues)" if st['dead']['entries'] else ""))
     for item in st["unserved"]:
         if item["follows"]:

@@ -24,6 +24,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any, Iterable
 
 from hookagent.devserver import page
@@ -246,6 +247,7 @@ class DevServer:
         self._gate = threading.Condition()
         self._budget: int | None = None    # POSTs still answered before the hold; None: no hold
         self._holding = 0                  # POSTs waiting at the hold now
+        self._then: Callable[[], object] | None = None   # called as each starts to wait
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "DevServer":
@@ -297,20 +299,23 @@ class DevServer:
             return copy.deepcopy(self._store.stories)
 
     # ------------------------------------------------------------------ holding requests
-    def hold(self, after: int = 0) -> None:
+    def hold(self, after: int = 0, then: Callable[[], object] | None = None) -> None:
         """Answer ``after`` more POSTs, then keep each further one waiting, its body read and
         nothing recorded, until release() or the next hold(). POSTs already waiting count
-        among the ``after``."""
+        among the ``after``. ``then``: called in the server's thread as each POST starts to wait
+        (a test stops or kills its client there, sure that the request is in flight)."""
         if after < 0:
             raise ValueError(f"after must be 0 or more requests, got {after}")
         with self._gate:
             self._budget = after
+            self._then = then
             self._gate.notify_all()
 
     def release(self) -> None:
         """End the hold: waiting POSTs go on (and are recorded), new ones are answered at once."""
         with self._gate:
             self._budget = None
+            self._then = None
             self._gate.notify_all()
 
     def held(self) -> int:
@@ -324,6 +329,11 @@ class DevServer:
             if self._budget is not None and self._budget <= 0:
                 self._holding += 1
                 try:
+                    if self._then is not None:
+                        try:
+                            self._then()
+                        except Exception:   # the test's callback: said, and the hold goes on
+                            log.exception("the hold's callback failed")
                     while self._budget is not None and self._budget <= 0:
                         self._gate.wait()
                 finally:
