@@ -29,14 +29,15 @@ from typing import Any, Iterable
 
 from hookagent.devserver import page
 from hookagent.devserver.store import Store
-from hookagent.devserver.wire import (GITHUB_PATH, V3_PATH, V5_PATH, BadRequest, comments_json, comments_xml,
-                                      parse_github_push, parse_v3, parse_v5)
+from hookagent.devserver.wire import (GITHUB_PATH, V3_ACTIVITIES_PATH, V3_PATH, V5_ME_PATH, V5_PATH, BadRequest,
+                                      activities_xml, comments_json, comments_xml, me_json, parse_github_push,
+                                      parse_v3, parse_v5)
 
 log = logging.getLogger("hookagent.devserver")
 
 MAX_BODY = 16 * 1024 * 1024
 FAULTS = ("500", "502", "503", "429", "reset")
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             411: "Length Required", 413: "Payload Too Large", 429: "Too Many Requests",
             500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -125,6 +126,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, [dev.stories()[k] for k in sorted(dev.stories())])
         elif path == "/api/received":
             self._json(200, dev.received())
+        elif path in (V5_ME_PATH, V3_ACTIVITIES_PATH):
+            api = "v5" if path == V5_ME_PATH else "v3"
+            if not self._token_ok(dev):
+                self._refuse_token(api)
+            elif api == "v5":
+                self._json(200, me_json())
+            else:
+                self._xml(200, activities_xml(dev.comments(), _limit(self.path)))
+        elif path in (V3_PATH, V5_PATH, GITHUB_PATH):
+            self._error("v3" if path == V3_PATH else "v5", 405, f"{path} takes POST only", "method_not_allowed",
+                        {"Allow": "POST"})
         else:
             self._json(404, {"kind": "error", "code": "route_not_found",
                              "error": f"no page at {path}; try /, /api/stories or /api/received"})
@@ -152,10 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             self._fail(api, fault)
             return
-        if not hmac.compare_digest(self.headers.get("X-TrackerToken", "").encode("utf-8", "replace"),
-                                   dev.token.encode("utf-8")):
-            self._error(api, 403, "Invalid authentication credentials were presented: send the"
-                        " project token in the X-TrackerToken header.", "invalid_authentication")
+        if not self._token_ok(dev):
+            self._refuse_token(api)
             return
         if api == "github-push":
             try:
@@ -182,6 +192,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._xml(200, comments_xml(created))
         else:
             self._json(200, comments_json(created, "hookagent-devserver"))
+
+    def _token_ok(self, dev: "DevServer") -> bool:
+        return hmac.compare_digest(self.headers.get("X-TrackerToken", "").encode("utf-8", "replace"),
+                                   dev.token.encode("utf-8"))
+
+    def _refuse_token(self, api: str) -> None:
+        self._error(api, 403, "Invalid authentication credentials were presented: send the"
+                    " project token in the X-TrackerToken header.", "invalid_authentication")
 
     def _read_body(self, api: str) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
@@ -217,6 +235,15 @@ class _Handler(BaseHTTPRequestHandler):
         status = int(fault)
         headers = {"Retry-After": "1"} if status == 429 else None
         self._error(api, status, f"injected fault ({status}): try again later", "chaos", headers)
+
+
+def _limit(target: str, default: int = 10) -> int:
+    """``limit`` of a request's query string (v3's activity feed), else the default."""
+    from urllib.parse import parse_qs, urlsplit
+    try:
+        return int(parse_qs(urlsplit(target).query).get("limit", [default])[0])
+    except ValueError:
+        return default
 
 
 class DevServer:
@@ -345,6 +372,11 @@ class DevServer:
         """Every accepted source_commit, in arrival order (duplicates included)."""
         with self._store.lock:
             return [dict(r) for r in self._store.received]
+
+    def comments(self) -> list[dict[str, Any]]:
+        """Every comment the accepted commits made, on any story, oldest first."""
+        with self._store.lock:
+            return [dict(c) for story in self._store.stories.values() for c in story["comments"]]
 
     def pushes(self) -> list[dict[str, Any]]:
         """Every accepted GitHub push payload (POST /services/v3/github_commits), in arrival order."""
