@@ -25,7 +25,7 @@ import pytest
 
 from hookagent import ownercheck
 from hookagent.devserver import DevServer
-from testing import accounts
+from testing import accounts, tls
 from testing.repos import free_port, git, git_bare, write_script
 from testing.site import TOKEN, Site, commit_file, work_tree_with_hook
 from testing.wait import wait_until
@@ -204,6 +204,33 @@ def test_a_tracker_that_is_down_fails(tmp_path):
     assert failing(proc) == [f"FAIL tracker: cannot reach the tracker at {url}/services/v5/me (Connection refused)"
                              f" \u2014 fix: check that the tracker at {url} is up and reachable from here (network,"
                              " proxy, tracker.url)"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    why = tls.can_make_certificates()
+    if why:
+        pytest.skip(why)
+    return tls.self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def test_a_certificate_nobody_vouches_for_fails_and_tracker_ca_bundle_fixes_it(tmp_path, certificate):
+    with DevServer(token=TOKEN, tls=tls.server_context(certificate)) as server:
+        site = Site(tmp_path, server.url, api="v5", agent={"autostart": True})
+        repo = work_tree_with_hook(tmp_path, site)
+        proc = doctor(repo)
+        assert proc.returncode == 1
+        [line] = failing(proc)
+        assert line.startswith(f"FAIL tracker: TLS verification failed for {server.url}/services/v5/me (")
+        assert line.endswith("\u2014 fix: fix the server's certificate, or point tracker.ca_bundle at the CA that"
+                             " signed it")
+
+        site.data["tracker"]["ca_bundle"] = certificate[0]
+        site.write()
+        proc = doctor(repo)
+        assert proc.returncode == 0, proc.stdout
+        assert lines(proc)["tracker"] == (f"ok   tracker: GET {server.url}/services/v5/me answered 200: the tracker is"
+                                          " there and takes the token")
 
 
 def test_github_push_is_checked_with_a_head_of_its_endpoint(tmp_path, server):

@@ -10,6 +10,8 @@ Holding: ``hold(after=n)`` answers n more POSTs, then keeps each further one wai
 read, nothing recorded yet) until ``release()`` or another ``hold()``; ``held()`` says how many
 wait. A test can so act while a request is surely in flight (kill or stop the client then),
 whatever the speed of the machine, where a ``delay`` would only make that likely.
+
+TLS: ``tls=`` a server SSLContext (a test's own certificate) serves https.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -254,7 +257,7 @@ class DevServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "devtoken",
                  stories: Iterable[int] | None = None, *, chaos: float = 0.0,
-                 seed: int | None = None, delay: float = 0.0) -> None:
+                 seed: int | None = None, delay: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
         if not 0.0 <= chaos <= 1.0:
             raise ValueError(f"chaos must be a probability between 0 and 1, got {chaos}")
         if delay < 0:
@@ -266,6 +269,7 @@ class DevServer:
         self.token = token
         self.chaos = chaos
         self.delay = delay
+        self.tls = tls          # a server context: https (a test's own certificate)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._store = Store(stories)
@@ -281,6 +285,8 @@ class DevServer:
         if self._httpd is not None:
             raise RuntimeError("this DevServer is already started")
         self._httpd = _HttpServer((self.host, self.port), self)
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"devserver:{self.port}", daemon=True)
@@ -317,7 +323,7 @@ class DevServer:
         if self._httpd is None and self.port == 0:
             raise RuntimeError("the DevServer has no port yet: call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}"
 
     # ------------------------------------------------------------------ what it holds
     def stories(self) -> dict[int, dict[str, Any]]:

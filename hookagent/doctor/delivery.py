@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import time
 
 from hookagent.config import Config
@@ -25,19 +26,23 @@ def check_tracker(cfg: Config) -> Result:
     try:
         asked, status = sink.probe()
     except DeliveryError as exc:
-        return _tracker_refused(exc, cfg)
+        return _tracker_refused(exc, cfg, sink.probe_method)
     finally:
         sink.close()
-    if status == 405:
-        return ok("tracker", f"{asked} answered 405 (it takes POSTs only): the tracker is there; the token is"
-                             " checked by the first delivery")
+    if sink.probe_method == "HEAD":
+        how = " (it takes POSTs only)" if status == 405 else ""
+        return ok("tracker", f"{asked} answered {status}{how}: the tracker is there; the token is checked by the"
+                             " first delivery")
     return ok("tracker", f"{asked} answered {status}: the tracker is there and takes the token")
 
 
-def _tracker_refused(exc: DeliveryError, cfg: Config) -> Result:
+def _tracker_refused(exc: DeliveryError, cfg: Config, method: str) -> Result:
     t = cfg.tracker
-    said = str(exc).split(";")[0].split(": check")[0]
+    said = re.split(r"; |: (?:check|fix|set) ", str(exc), maxsplit=1)[0]   # what happened, not the queue's advice
     token = t.token_file or (f"${t.token_env}" if t.token_env else "tracker.token")
+    if exc.status == 404 and method == "HEAD":
+        return warn("tracker", f"{said}: some receivers answer so to anything but a POST",
+                    f"if deliveries are held with a 404, check tracker.url ({t.url})")
     if exc.status in (401, 403):
         return fail("tracker", said, f"put the right API token in {token} (Tracker: Profile, API token)")
     if exc.status == 404:

@@ -10,7 +10,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from hookagent import process
+from hookagent import hookfiles, process
 from hookagent.doctor.base import Result, Who, cannot_run, fail, ok, warn
 from hookagent.hookfiles import ORIG_SUFFIX, Target, is_ours
 
@@ -63,7 +63,7 @@ def place_of(target: Target) -> Place:
     origin = None
     try:
         code, out, _err = process.run(["git", "-C", target.path, "config", "--show-origin", "--show-scope",
-                                       "--get", "core.hooksPath"], check=False, timeout=60)
+                                       "--get", "core.hooksPath"], env=hookfiles._git_env(), check=False, timeout=60)
     except Exception:
         code, out = 1, b""
     if code == 0 and out.strip():
@@ -142,16 +142,19 @@ def check_hook(target: Target, place: Place, name: str, who: Who, required: bool
         return fail(name, f"{path} is a symlink to {os.readlink(path)}, which does not exist: {place.vcs} runs nothing",
                     f"rm {path}, then hookagent install {target.path}"), None
     why = cannot_run(path, who)
-    if why:
-        return fail(name, f"{place.vcs} skips {path}{place.said()}: {why}", f"chmod +x {path}"), \
-            path if is_ours(path) else None
     if is_ours(path):
+        if why:
+            return fail(name, f"{place.vcs} skips {path}{place.said()}: {why}", f"chmod +x {path}"), path
         return _ours_runs(target, place, name, path, who), path
+    if why:
+        return fail(name, f"{place.vcs} skips {path}{place.said()} ({why}), and it is not hookagent's anyway",
+                    f"hookagent install {target.path} (it keeps that hook and runs it after ours)"), None
     for found in (_in_folder(place, path, name, who), _through_driver(target, path, name, who)):
         if found is not None:
             return found
     if _gitolite(target, place.hooks_dir):
-        return fail(name, f"git runs {path}, gitolite's, which runs nothing of ours", _GITOLITE_FIX.format(name=name)), None
+        return fail(name, f"git runs {path} in this repository gitolite manages, and it runs nothing of ours",
+                    _GITOLITE_FIX.format(name=name)), None
     elsewhere = os.path.join(place.default_dir, name)
     also = (f"; ours is in {elsewhere}, which git does not run" if place.hooks_dir != place.default_dir
             and is_ours(elsewhere) else "")
@@ -264,6 +267,9 @@ def _husky(hooks_dir: str) -> str | None:
 def _through_husky(husky: str, place: Place, name: str, who: Who, required: bool) -> tuple[Result, str | None]:
     """husky 9: git runs .husky/_/NAME, whose `h` runs .husky/NAME (found by `basename $0`)."""
     stub, script = os.path.join(place.hooks_dir, name), os.path.join(husky, name)
+    if not os.path.lexists(stub) and (required or os.path.exists(script)):
+        return fail(name, f"core.hooksPath is husky's {place.hooks_dir}{place.said()}, and there is no {stub}: git"
+                          f" runs nothing for {name}", "run `npx husky` (it writes its hooks there)"), None
     if is_ours(stub):
         return warn(name, f"ours is {stub}: husky rewrites .husky/_ (`npx husky`, on every npm install), and"
                           f" while ours is there the team's {script} does not run",
