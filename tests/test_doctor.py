@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -23,14 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from hookagent import ownercheck
 from hookagent.devserver import DevServer
 from testing import accounts, tls
 from testing.repos import free_port, git, git_bare, write_script
 from testing.site import TOKEN, Site, commit_file, work_tree_with_hook
 from testing.wait import wait_until
 
-ME = ownercheck.me().who
+LOGIN = pwd.getpwuid(os.geteuid()).pw_name
+ME = f"{LOGIN} (uid {os.geteuid()})"
 CHECKS = ["post-commit", "post-rewrite", "interpreter", "config", "spool", "token", "tracker", "agent", "queue"]
 
 
@@ -247,7 +248,7 @@ def test_agent_autostart_off_and_no_agent_running_fails(tmp_path, server):
     proc = doctor(work_tree_with_hook(tmp_path, site))
     assert proc.returncode == 1
     assert failing(proc) == ["FAIL agent: none runs, and agent.autostart is off: nothing delivers what the hooks"
-                             f" record \u2014 fix: run `hookagent run` as {ownercheck.me().login} as a service, or set"
+                             f" record \u2014 fix: run `hookagent run` as {LOGIN} as a service, or set"
                              " agent.autostart: true and install again"]
 
 
@@ -275,7 +276,7 @@ def test_a_config_that_does_not_exist_fails_and_stops_there(repo, site):
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[-1] == (
         f"FAIL config: {site.config_path} does not exist: the hooks record into the default spool, and no agent can"
-        f" deliver until it does \u2014 fix: create it (see config.example.yaml), readable by {ownercheck.me().login}")
+        f" deliver until it does \u2014 fix: create it (see config.example.yaml), readable by {LOGIN}")
 
 
 def test_a_held_queue_fails_pointing_at_retry(repo, site):
