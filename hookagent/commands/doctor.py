@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from hookagent.commands import add_config_option
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             print(result.line(), flush=True)
     failed = any(r.level == doctor.FAIL for r in results)
     if args.json:
-        json.dump({"path": args.path, "ok": not failed, "checks": [r.as_dict() for r in results]}, sys.stdout,
+        json.dump({"path": os.path.abspath(args.path), "ok": not failed, "checks": [r.as_dict() for r in results]}, sys.stdout,
                   indent=2)
         print()
     return 1 if failed else 0

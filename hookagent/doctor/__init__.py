@@ -58,7 +58,7 @@ def run(path: str, user: str | None = None, config: str | None = None) -> Iterat
                             " as asked", f"hookagent install {target.path} --config {config_path}, if that is the one")
     python = values.get("PY") or sys.executable
     result = probe(python, config_path, who) if os.path.exists(python) else Probe(python)
-    yield check_interpreter(python, bool(values.get("PY")), result, target.path)
+    yield check_interpreter(python, bool(values.get("PY")), result, target.path, who)
     interpreter_ok = result.answer is not None
     if result.answer is None and os.path.abspath(python) != os.path.abspath(sys.executable):
         result = probe(sys.executable, config_path, who)   # the rest, as that user, with this interpreter

@@ -42,7 +42,7 @@ def probe(python: str, config: str | None, who: Who) -> Probe:
         return Probe(python, refusal=exc)
 
 
-def check_interpreter(python: str, baked: bool, result: Probe, repo: str) -> Result:
+def check_interpreter(python: str, baked: bool, result: Probe, repo: str, who: Who) -> Result:
     whence = "baked into the hook" if baked else "doctor's own: no hook of ours names one"
     if not os.path.exists(python):
         return fail("interpreter", f"{python}, the interpreter {whence}, is missing: the hook can neither check"
@@ -51,7 +51,7 @@ def check_interpreter(python: str, baked: bool, result: Probe, repo: str) -> Res
                     " .venv/bin/python after scripts/setup)")
     if result.refusal is not None:
         return fail("interpreter", result.refusal.problem, result.refusal.fix)
-    return ok("interpreter", f"{python} ({whence}) starts and imports hookagent")
+    return ok("interpreter", f"{python} ({whence}) starts as {who} and imports hookagent")
 
 
 def check_config(result: Probe, who: Who, path: str | None) -> Result:
@@ -96,7 +96,7 @@ def check_spool(cfg: Config, result: Probe, who: Who, baked_spool: str | None, r
         for failure in result.fails("spool"):
             refused = ownercheck.refusal(failure, who.owner)
             return fail("spool", refused.problem, refused.fix)
-        return ok("spool", f"{root} does not exist yet; {who} can make it (the first commit that names a story does)")
+        return ok("spool", f"{root} does not exist yet; {who} can make it (the hook's first record does)")
     except OSError as exc:
         return fail("spool", f"cannot look at {root} ({exc.strerror})", "check the folders on its way")
     if stat.S_ISLNK(st.st_mode):
