@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "flush": "deliver everything that is due now, then exit",
     "run": "deliver continuously (a long-running agent)",
     "status": "show what is pending, deferred, held, dead and sent",
+    "doctor": "check, as the hooks' user, everything delivery needs, one line each with the fix",
     "retry": "re-queue deferred, dead or held entries now",
     "retarget": "send entries queued for another destination to this configuration's",
     "backfill": "send a repository's existing history",

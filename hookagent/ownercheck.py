@@ -13,6 +13,8 @@ The probe also answers the values the hook bakes in (spool, agent key, autostart
 configuration lookup sees them, which is what the hook will see.
 
 ``python -I -c PROBE REQUEST`` runs the probe (``main``): it prints one JSON line.
+`hookagent doctor` runs the same probe (:func:`probe_as`, asking for every problem, not the first),
+as the user who will run the hook, and prints each :class:`Refusal`'s problem and fix on a line.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from hookagent.errors import InstallError
+
 if TYPE_CHECKING:
     from hookagent.config import Config
     from hookagent.hookfiles import Baked, Target
@@ -32,6 +36,15 @@ PROBE = "import sys; from hookagent import ownercheck; sys.exit(ownercheck.main(
 VENV_FIX = ("install hookagent into a venv made from a Python {name} can run (e.g. /usr/bin/python3 -m venv"
             " /opt/hookagent && /opt/hookagent/bin/pip install hookagent; from a checkout, scripts/setup picks"
             " one), then install again with --python naming its bin/python")
+
+
+class Refusal(InstallError):
+    """What the hooks' user cannot do (``problem``) and the fix (``fix``), apart for `doctor`'s
+    lines; ``str()`` is the one line install refuses with."""
+
+    def __init__(self, problem: str, fix: str | None = None, sep: str = "; ") -> None:
+        super().__init__(problem + (sep + fix if fix else ""))
+        self.problem, self.fix = problem, fix
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,29 @@ class Owner:
     def login(self) -> str:
         """How a command line names the account."""
         return self.name or str(self.uid)
+
+
+def account(name: str) -> Owner:
+    """The account named ``name`` (or given by its number), or InstallError saying there is none."""
+    import pwd
+    try:
+        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except KeyError:
+        raise InstallError(f"no user {name!r} on this machine; name the account the hooks run as"
+                           " (the repository's owner on a server, e.g. git)") from None
+    return Owner(entry.pw_uid, entry.pw_gid, tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)), entry.pw_name,
+                 entry.pw_dir)
+
+
+def me() -> Owner:
+    """The account this process runs as."""
+    import pwd
+    uid = os.geteuid()
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return Owner(uid, os.getegid(), tuple(os.getgroups()), None, os.environ.get("HOME", "/"))
+    return Owner(uid, os.getegid(), tuple(os.getgroups()), entry.pw_name, entry.pw_dir)
 
 
 def owner_of(target: Target) -> Owner | None:
@@ -120,29 +156,41 @@ def _probe_env(owner: Owner) -> dict[str, str]:
     return env
 
 
-def check(owner: Owner, python: str, config: str | None, say: Callable[[str], None] = print) -> Baked:
-    """Run the probe as ``owner`` with ``python``. Raises InstallError naming, in one line, what the
-    owner cannot do and the fix; else says what was checked and returns the values to bake in, as
-    the owner sees them."""
+def probe_as(owner: Owner, python: str, config: str | None, *, every: bool = False) -> dict[str, Any]:
+    """The probe's answer, run as ``owner`` (as ourselves, in our environment, when that is us)
+    with ``python``: the values to bake in, or ``fail`` and what failed (the first problem; with
+    ``every``, also ``fails``: every problem found after the configuration was read). Raises
+    :class:`Refusal` when the interpreter cannot start as ``owner`` or cannot import hookagent."""
     from hookagent import process
-    from hookagent.errors import InstallError, ProcessError, warn
-    from hookagent.hookfiles import Baked
-    request = json.dumps({"config": config, "config_exists": bool(config and os.path.exists(config))})
-    ids = process.Identity(owner.uid, owner.gid, owner.groups)
+    from hookagent.errors import ProcessError
+    request = json.dumps({"config": config, "config_exists": bool(config and os.path.exists(config)),
+                          "every": every})
+    mine = owner.uid == os.geteuid()
+    ids = None if mine else process.Identity(owner.uid, owner.gid, owner.groups)
     try:
-        result = process.run([python, "-I", "-c", PROBE, request], cwd="/", env=_probe_env(owner), check=False,
-                             timeout=60, user=ids)
+        result = process.run([python, "-I", "-c", PROBE, request], cwd="/", env=None if mine else _probe_env(owner),
+                             check=False, timeout=60, user=ids)
     except ProcessError as exc:
         if isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.EACCES:   # the exec, as the owner
-            raise InstallError(_not_executable(python, owner)) from None
-        raise InstallError(f"the interpreter {python} cannot run as {owner.who}: {exc}") from None
+            raise _not_executable(python, owner) from None
+        raise Refusal(f"the interpreter {python} cannot run as {owner.who}: {exc}") from None
     lines = result.stdout.decode("utf-8", "replace").strip().splitlines()
     try:
         answer: dict[str, Any] = json.loads(lines[-1])
     except (IndexError, ValueError):
-        raise InstallError(_cannot_import(python, owner, result.stderr)) from None
+        raise _cannot_import(python, owner, result.stderr) from None
+    return answer
+
+
+def check(owner: Owner, python: str, config: str | None, say: Callable[[str], None] = print) -> Baked:
+    """Run the probe as ``owner`` with ``python``. Raises InstallError naming, in one line, what the
+    owner cannot do and the fix; else says what was checked and returns the values to bake in, as
+    the owner sees them."""
+    from hookagent.errors import warn
+    from hookagent.hookfiles import Baked
+    answer = probe_as(owner, python, config)
     if "fail" in answer:
-        raise InstallError(_refusal(answer, owner))
+        raise refusal(answer, owner)
     token = answer.get("token_shared")
     if token:
         fix = f"chmod 600 {token}" if answer.get("token_owned") else f"chown {owner.login} {token} && chmod 600 {token}"
@@ -159,18 +207,18 @@ def _links(python: str) -> str:
     return f" (it links to {real})" if real != os.path.abspath(python) else ""
 
 
-def _not_executable(python: str, owner: Owner) -> str:
+def _not_executable(python: str, owner: Owner) -> Refusal:
     head = f"the interpreter {python} is not executable by {owner.who}"
     fix = VENV_FIX.format(name=owner.login)
     blocked = blocked_at(python, owner, "x")
     if blocked and blocked[1]:
-        return f"{head}: {blocked[0]} is closed to it{_links(python)}; {fix}"
+        return Refusal(f"{head}: {blocked[0]} is closed to it{_links(python)}", fix)
     if blocked:
-        return f"{head}{_links(python)}: run chmod o+x {blocked[0]}, or {fix}"
-    return f"{head}{_links(python)}; {fix}"
+        return Refusal(f"{head}{_links(python)}", f"run chmod o+x {blocked[0]}, or {fix}", ": ")
+    return Refusal(f"{head}{_links(python)}", fix)
 
 
-def _cannot_import(python: str, owner: Owner, stderr: bytes) -> str:
+def _cannot_import(python: str, owner: Owner, stderr: bytes) -> Refusal:
     """The probe printed no answer: hookagent (or one of its parts) does not import for the owner."""
     from hookagent import process
     last = (stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
@@ -184,9 +232,9 @@ def _cannot_import(python: str, owner: Owner, stderr: bytes) -> str:
         blocked = blocked_at(where, owner, "r")
         if blocked:
             why = f"; {blocked[0]} is closed to it" if blocked[1] else f"; it cannot read {blocked[0]}"
-    return (f"the interpreter {python} cannot import hookagent when {owner.who} runs it ({last}{why});"
-            f" install hookagent where {owner.login} can read it (not an editable install from a private"
-            f" folder), or {VENV_FIX.format(name=owner.login)}")
+    return Refusal(f"the interpreter {python} cannot import hookagent when {owner.who} runs it ({last}{why})",
+                   f"install hookagent where {owner.login} can read it (not an editable install from a private"
+                   f" folder), or {VENV_FIX.format(name=owner.login)}")
 
 
 def _group(owner: Owner) -> str:
@@ -203,7 +251,8 @@ def _closed(path: str, owner: Owner) -> str | None:
     return blocked[0] if blocked and blocked[1] else None
 
 
-def _refusal(answer: dict[str, Any], owner: Owner) -> str:
+def refusal(answer: dict[str, Any], owner: Owner) -> Refusal:
+    """What a ``fail`` of the probe's answer means for ``owner``, and the fix."""
     what, path = answer["fail"], answer.get("path") or ""
     error = str(answer.get("error") or "")
     name = owner.login
@@ -217,26 +266,27 @@ def _refusal(answer: dict[str, Any], owner: Owner) -> str:
             head = f"{owner.who} cannot read the token file {path} ({error}{where}); the agent reads it as {name}"
             fix = f"chown {name} {path} && chmod 600 {path}"
         if closed:
-            return f"{head}: move it to a folder {name} can enter, then {fix}"
-        return f"{head}: {fix}"
+            return Refusal(head, f"move it to a folder {name} can enter, then {fix}", ": ")
+        return Refusal(head, fix, ": ")
     if what == "config":
-        return f"as {owner.who}, the configuration is refused: {error}"
+        return Refusal(f"as {owner.who}, the configuration is refused: {error}")
     if what == "spool-create":
         mode = "2770" if answer.get("group") else "700"
         group = f" -g {answer['group']}" if answer.get("group") else ""
-        return (f"{owner.who} cannot create the spool {path}: {answer.get('at')} is not writable by it;"
-                f" create it for {name}: install -d -o {name}{group} -m {mode} {path}")
+        return Refusal(f"{owner.who} cannot create the spool {path}: {answer.get('at')} is not writable by it",
+                       f"create it for {name}: install -d -o {name}{group} -m {mode} {path}")
     if what == "spool":
         fix = (f"chgrp -R {answer['group']} {path} && chmod -R g+rwX {path}, and make {name} a member of"
                f" {answer['group']}" if answer.get("group") else f"give it to {name}: chown -R {name} {path}")
-        return f"{owner.who} cannot use the spool {path} ({error}); {fix}"
-    return f"as {owner.who}, the check of what the hooks need failed: {error}"
+        return Refusal(f"{owner.who} cannot use the spool {path} ({error})", fix)
+    return Refusal(f"as {owner.who}, the check of what the hooks need failed: {error}")
 
 
 # --- the probe, run as the owner -----------------------------------------------------------------
 
-def probe(config: str | None, config_exists: bool) -> dict[str, Any]:
-    """What the owner's hook and agent will meet, as one JSON-able answer."""
+def probe(config: str | None, config_exists: bool, every: bool = False) -> dict[str, Any]:
+    """What the owner's hook and agent will meet, as one JSON-able answer: the first problem, or
+    with ``every`` the answer and ``fails``, every problem found once the configuration is read."""
     from hookagent import config as config_mod, inbox
     from hookagent.errors import ConfigError
     if config and not config_exists:         # not written yet (install warned): the defaults until then
@@ -255,17 +305,24 @@ def probe(config: str | None, config_exists: bool) -> dict[str, Any]:
             return {"fail": "config", "path": path, "error": str(exc)}
     answer: dict[str, Any] = {"spool": cfg.spool_dir, "key": inbox.agent_key(cfg.path or config),
                               "autostart": cfg.agent.autostart, "config": cfg.path}
+    fails = []
     token = cfg.tracker.token_file
     if token and not cfg.tracker.token_env:
         try:
             with open(token, "rb") as fh:
                 st = os.fstat(fh.fileno())
         except OSError as exc:
-            return {"fail": "token", "path": token, "error": exc.strerror}
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            answer.update(token_shared=token, token_owned=st.st_uid == os.getuid())
-        answer["token"] = token
-    return _spool_problem(cfg) or answer
+            fails.append({"fail": "token", "path": token, "error": exc.strerror})
+        else:
+            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                answer.update(token_shared=token, token_owned=st.st_uid == os.getuid())
+            answer["token"] = token
+    spool = _spool_problem(cfg)
+    if spool:
+        fails.append(spool)
+    if fails and not every:
+        return fails[0]
+    return {**answer, "fails": fails}
 
 
 def _spool_problem(cfg: Config) -> dict[str, Any] | None:
@@ -307,7 +364,7 @@ def _spool_problem(cfg: Config) -> dict[str, Any] | None:
 def main(argv: list[str]) -> int:
     request = json.loads(argv[0])
     try:
-        answer = probe(request.get("config"), bool(request.get("config_exists")))
+        answer = probe(request.get("config"), bool(request.get("config_exists")), bool(request.get("every")))
     except Exception as exc:   # reported by install in one line
         answer = {"fail": "probe", "error": f"{type(exc).__name__}: {exc}"}
     print(json.dumps(answer))

@@ -196,6 +196,38 @@ def test_unknown_paths_are_404(server):
     assert r.status_code == 404 and server.received() == []
 
 
+# ---------------------------------------------------------------------- read-only endpoints (hookagent doctor)
+def test_v5_me_answers_the_tokens_user_and_refuses_a_wrong_token(server):
+    r = requests.get(server.url + "/services/v5/me", headers={"X-TrackerToken": TOKEN}, timeout=10)
+    assert r.status_code == 200 and r.json()["kind"] == "me"
+    assert TOKEN not in r.text
+    r = requests.get(server.url + "/services/v5/me", headers={"X-TrackerToken": "wrong"}, timeout=10)
+    assert r.status_code == 403 and r.json()["code"] == "invalid_authentication"
+    assert requests.head(server.url + "/services/v5/me", timeout=10).status_code == 403
+
+
+def test_v3_activities_lists_the_newest_comments_up_to_limit(server):
+    for n in (1, 2, 3):
+        assert post(server, "v3", v3_body(f"Step {n} [#7]", commit_id=f"c{n}")).status_code == 200
+    r = requests.get(server.url + "/services/v3/activities?limit=2", headers={"X-TrackerToken": TOKEN}, timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/xml")
+    feed = ET.fromstring(r.content)
+    assert feed.tag == "activities" and feed.get("type") == "array"
+    assert [a.findtext("event_type") for a in feed] == ["note_create", "note_create"]
+    assert ["Step 3" in a.findtext("description") for a in feed] == [True, False]
+    assert [a.findtext("stories/story/id") for a in feed] == ["7", "7"]
+    r = requests.get(server.url + "/services/v3/activities?limit=1", headers={"X-TrackerToken": "wrong"}, timeout=10)
+    assert r.status_code == 403 and ET.fromstring(r.content).tag == "errors"
+
+
+@pytest.mark.parametrize("path", [V3_PATH, V5_PATH, "/services/v3/github_commits"])
+def test_a_get_or_head_of_a_post_endpoint_is_405_allowing_post(server, path):
+    for method in (requests.get, requests.head):
+        r = method(server.url + path, headers={"X-TrackerToken": TOKEN}, timeout=10)
+        assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    assert server.received() == []
+
+
 def test_chunked_body_without_length_is_refused(server):
     r = requests.post(server.url + V5_PATH, data=iter([v5_body()]), timeout=10,
                       headers={"X-TrackerToken": TOKEN, "Content-Type": "application/json"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -25,7 +24,7 @@ from hookagent.errors import DEAD, HOLD, RETRY, ConfigError, DeliveryError
 from hookagent.model import Commit
 from hookagent.sinks import make_sink
 from hookagent.xmltext import clean_text, xml_text
-from testing import slowloris
+from testing import slowloris, tls
 from testing.slowloris import Drips, Slowloris, body_beyond_buffers
 from testing.wait import PATIENCE, wait_until
 
@@ -435,21 +434,14 @@ def test_a_huge_answer_is_not_read_whole_and_the_next_send_still_works(sinks):
 # ---------------------------------------------------------------------- TLS
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[str, str]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed: cannot make a test certificate")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    return cert, key
+    why = tls.can_make_certificates()
+    if why:
+        pytest.skip(why)
+    return tls.self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def _tls(certificate) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*certificate)
-    return ctx
+    return tls.server_context(certificate)
 
 
 def test_an_untrusted_certificate_holds_the_queue(certificate, sinks):

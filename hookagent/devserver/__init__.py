@@ -14,6 +14,10 @@ Endpoints (the paths of Pivotal Tracker's source_commits API):
   GitHub documents for a push event (:func:`parse_github_push`); each commit in ``commits`` is
   then recorded like one source_commit (``api: "github-push"``, plus its ``ref``). 200 with a JSON
   array of the comments created. ``pushes()`` keeps every accepted payload.
+* ``GET /services/v5/me`` (the token's user, Tracker's ``me`` resource, abridged) and ``GET
+  /services/v3/activities?limit=N`` (v3's activity feed: the newest comments, as ``note_create``
+  activities): Tracker's read-only endpoints that `hookagent doctor` asks to check the token; a
+  wrong token is 403 as for a POST. A GET or HEAD of a POST endpoint is 405 (``Allow: POST``).
 * ``GET /`` an HTML page of the stories; ``GET /api/stories`` and ``GET /api/received`` JSON.
 
 Every POST needs the ``X-TrackerToken`` header: missing or wrong is 403 (v3: an XML ``<errors>``

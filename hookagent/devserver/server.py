@@ -10,6 +10,8 @@ Holding: ``hold(after=n)`` answers n more POSTs, then keeps each further one wai
 read, nothing recorded yet) until ``release()`` or another ``hold()``; ``held()`` says how many
 wait. A test can so act while a request is surely in flight (kill or stop the client then),
 whatever the speed of the machine, where a ``delay`` would only make that likely.
+
+TLS: ``tls=`` a server SSLContext (a test's own certificate) serves https.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -29,14 +32,15 @@ from typing import Any, Iterable
 
 from hookagent.devserver import page
 from hookagent.devserver.store import Store
-from hookagent.devserver.wire import (GITHUB_PATH, V3_PATH, V5_PATH, BadRequest, comments_json, comments_xml,
-                                      parse_github_push, parse_v3, parse_v5)
+from hookagent.devserver.wire import (GITHUB_PATH, V3_ACTIVITIES_PATH, V3_PATH, V5_ME_PATH, V5_PATH, BadRequest,
+                                      activities_xml, comments_json, comments_xml, me_json, parse_github_push,
+                                      parse_v3, parse_v5)
 
 log = logging.getLogger("hookagent.devserver")
 
 MAX_BODY = 16 * 1024 * 1024
 FAULTS = ("500", "502", "503", "429", "reset")
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             411: "Length Required", 413: "Payload Too Large", 429: "Too Many Requests",
             500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -125,6 +129,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, [dev.stories()[k] for k in sorted(dev.stories())])
         elif path == "/api/received":
             self._json(200, dev.received())
+        elif path in (V5_ME_PATH, V3_ACTIVITIES_PATH):
+            api = "v5" if path == V5_ME_PATH else "v3"
+            if not self._token_ok(dev):
+                self._refuse_token(api)
+            elif api == "v5":
+                self._json(200, me_json())
+            else:
+                self._xml(200, activities_xml(dev.comments(), _limit(self.path)))
+        elif path in (V3_PATH, V5_PATH, GITHUB_PATH):
+            self._error("v3" if path == V3_PATH else "v5", 405, f"{path} takes POST only", "method_not_allowed",
+                        {"Allow": "POST"})
         else:
             self._json(404, {"kind": "error", "code": "route_not_found",
                              "error": f"no page at {path}; try /, /api/stories or /api/received"})
@@ -152,10 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             self._fail(api, fault)
             return
-        if not hmac.compare_digest(self.headers.get("X-TrackerToken", "").encode("utf-8", "replace"),
-                                   dev.token.encode("utf-8")):
-            self._error(api, 403, "Invalid authentication credentials were presented: send the"
-                        " project token in the X-TrackerToken header.", "invalid_authentication")
+        if not self._token_ok(dev):
+            self._refuse_token(api)
             return
         if api == "github-push":
             try:
@@ -182,6 +195,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._xml(200, comments_xml(created))
         else:
             self._json(200, comments_json(created, "hookagent-devserver"))
+
+    def _token_ok(self, dev: "DevServer") -> bool:
+        return hmac.compare_digest(self.headers.get("X-TrackerToken", "").encode("utf-8", "replace"),
+                                   dev.token.encode("utf-8"))
+
+    def _refuse_token(self, api: str) -> None:
+        self._error(api, 403, "Invalid authentication credentials were presented: send the"
+                    " project token in the X-TrackerToken header.", "invalid_authentication")
 
     def _read_body(self, api: str) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
@@ -219,6 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(api, status, f"injected fault ({status}): try again later", "chaos", headers)
 
 
+def _limit(target: str, default: int = 10) -> int:
+    """``limit`` of a request's query string (v3's activity feed), else the default."""
+    from urllib.parse import parse_qs, urlsplit
+    try:
+        return int(parse_qs(urlsplit(target).query).get("limit", [default])[0])
+    except ValueError:
+        return default
+
+
 class DevServer:
     """A Tracker-compatible receiver on a local port, serving from a daemon thread.
 
@@ -227,7 +257,7 @@ class DevServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "devtoken",
                  stories: Iterable[int] | None = None, *, chaos: float = 0.0,
-                 seed: int | None = None, delay: float = 0.0) -> None:
+                 seed: int | None = None, delay: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
         if not 0.0 <= chaos <= 1.0:
             raise ValueError(f"chaos must be a probability between 0 and 1, got {chaos}")
         if delay < 0:
@@ -239,6 +269,7 @@ class DevServer:
         self.token = token
         self.chaos = chaos
         self.delay = delay
+        self.tls = tls          # a server context: https (a test's own certificate)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._store = Store(stories)
@@ -254,6 +285,8 @@ class DevServer:
         if self._httpd is not None:
             raise RuntimeError("this DevServer is already started")
         self._httpd = _HttpServer((self.host, self.port), self)
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"devserver:{self.port}", daemon=True)
@@ -290,7 +323,7 @@ class DevServer:
         if self._httpd is None and self.port == 0:
             raise RuntimeError("the DevServer has no port yet: call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}"
 
     # ------------------------------------------------------------------ what it holds
     def stories(self) -> dict[int, dict[str, Any]]:
@@ -345,6 +378,11 @@ class DevServer:
         """Every accepted source_commit, in arrival order (duplicates included)."""
         with self._store.lock:
             return [dict(r) for r in self._store.received]
+
+    def comments(self) -> list[dict[str, Any]]:
+        """Every comment the accepted commits made, on any story, oldest first."""
+        with self._store.lock:
+            return [dict(c) for story in self._store.stories.values() for c in story["comments"]]
 
     def pushes(self) -> list[dict[str, Any]]:
         """Every accepted GitHub push payload (POST /services/v3/github_commits), in arrival order."""

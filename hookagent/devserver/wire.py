@@ -13,6 +13,8 @@ from typing import Any
 V3_PATH = "/services/v3/source_commits"
 V5_PATH = "/services/v5/source_commits"
 GITHUB_PATH = "/services/v3/github_commits"
+V5_ME_PATH = "/services/v5/me"                 # GET: the token's user (what `hookagent doctor` asks)
+V3_ACTIVITIES_PATH = "/services/v3/activities"  # GET ?limit=N: the token's projects' activity feed
 FIELDS = ("message", "author", "commit_id", "url")
 REQUIRED = ("message", "commit_id")
 
@@ -217,4 +219,27 @@ def comments_xml(created: list[dict[str, Any]]) -> ET.Element:
         el = ET.SubElement(root, "comment")
         for key in ("id", "story_id", "text", "author", "commit_id", "created_at"):
             ET.SubElement(el, key).text = str(c[key])
+    return root
+
+
+def me_json() -> dict[str, Any]:
+    """GET /services/v5/me: the token's user, as Tracker's ``me`` resource (abridged; Tracker also
+    answers the api_token itself, which the devserver never echoes)."""
+    return {"kind": "me", "id": 1, "name": "Devserver User", "initials": "DU", "username": "devserver",
+            "email": "devserver@example.com", "time_zone": {"kind": "time_zone", "olson_name": "Etc/UTC",
+                                                            "offset": "+00:00"}}
+
+
+def activities_xml(comments: list[dict[str, Any]], limit: int) -> ET.Element:
+    """GET /services/v3/activities?limit=N: the newest comments the commits made, newest first, as
+    v3's activity feed lists them (abridged: one ``note_create`` per comment)."""
+    newest = sorted(comments, key=lambda c: c["id"], reverse=True)[:max(0, limit)]
+    root = ET.Element("activities", {"type": "array"})
+    for c in newest:
+        el = ET.SubElement(root, "activity")
+        for key, value in (("id", c["id"]), ("event_type", "note_create"), ("occurred_at", c["created_at"]),
+                           ("author", c["author"]), ("description", f"{c['author']} added comment: {c['text']}")):
+            ET.SubElement(el, key).text = str(value)
+        stories_el = ET.SubElement(el, "stories", {"type": "array"})
+        ET.SubElement(ET.SubElement(stories_el, "story"), "id").text = str(c["story_id"])
     return root

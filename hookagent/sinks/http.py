@@ -67,6 +67,11 @@ class HttpSink:
         self._verify = verify
         self._template: requests.PreparedRequest | None = None
 
+    probe_method = "HEAD"
+    probe_path: str | None = None
+    """What :meth:`probe` asks: a read-only request of the API where it has one (subclasses),
+    else a HEAD of the endpoint (``None``: the endpoint itself)."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_display(self.endpoint)}>"
 
@@ -121,6 +126,41 @@ class HttpSink:
         error = classify_response(response.status_code, response.headers, answer, where)
         if error is not None:
             raise self._scrubbed(error)
+
+    def probe(self) -> tuple[str, int]:
+        """One authenticated request that changes nothing (`hookagent doctor`): ``probe_method``
+        of ``probe_path``, with the token, the deadline, the proxies and the trust of a delivery.
+        Returns (what was asked, the status) when the tracker is there and takes the token: a
+        2xx, or 405 to a HEAD (an endpoint that takes only POSTs; the token is then not checked).
+        Raises DeliveryError by the rules above otherwise (401/403, 404, 3xx, TLS, no answer,
+        timeout), the token scrubbed from it."""
+        url = self.base_url + (self.probe_path or self.path)
+        where = _display(url)
+        asked = f"{self.probe_method} {where}"
+        request = requests.Request(self.probe_method, url, headers={
+            "X-TrackerToken": self._token, "Accept": self.accept, "User-Agent": USER_AGENT})
+        prepared = self._session.prepare_request(request)
+        with deadline.running(self._deadline) as timer:
+            try:
+                response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
+                                              allow_redirects=False, stream=True, proxies=self._proxies)
+            except (requests.exceptions.RequestException, OSError) as exc:
+                raise self._scrubbed(self._no_answer(exc, where, timer.expired)) from None
+            try:
+                answer = b"" if self.probe_method == "HEAD" else _read_some(response)
+            except requests.exceptions.RequestException as exc:
+                raise self._scrubbed(self._no_answer(exc, where, timer.expired)) from None
+            finally:
+                response.close()
+        if timer.expired:
+            raise self._scrubbed(timed_out(where, self._deadline))
+        status = response.status_code
+        if self.probe_method == "HEAD" and status == 405:
+            return asked, status
+        error = classify_response(status, response.headers, answer, where)
+        if error is not None:
+            raise self._scrubbed(error)
+        return asked, status
 
     def _no_answer(self, exc: Exception, where: str, expired: bool) -> DeliveryError:
         """The error for a request that ended without a whole answer."""
