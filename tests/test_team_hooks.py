@@ -86,6 +86,147 @@ def delivered(server: DevServer) -> list[str]:
     return [r["commit_id"] for r in server.received()]
 
 
+# --- husky ---------------------------------------------------------------------------------------
+
+def test_install_refuses_husky_in_one_line_and_the_line_it_gives_records_through_husky(
+        tmp_path, node_modules, site, server):
+    """husky's dispatcher finds the team's .husky/NAME by `basename $0`, and `npx husky` writes
+    .husky/_ again: install writes nothing there and says which line to add; added by hand as
+    said, a real commit goes through husky's `h`, the team's own line still runs, and commits
+    are still recorded after `npx husky` rewrote .husky/_."""
+    repo = teamtools.husky_work_tree(tmp_path / "work", node_modules)
+    log = tmp_path / "team.log"
+    team = team_post_commit(repo, log)
+    before = snapshot(repo / ".husky")
+    proc = hookagent("install", str(repo), "--config", str(site.config_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert str(repo / ".husky" / "post-commit") in proc.stderr and LINE in proc.stderr
+    assert "husky" in proc.stderr and "--team-hook" in proc.stderr
+    assert snapshot(repo / ".husky") == before, "install wrote into the team's folder"
+
+    # The advice, followed to the letter; then install has nothing left to say but that.
+    (repo / ".husky" / "post-commit").write_text(team + LINE + "\n")
+    env = developer_env(tmp_path, site)
+    proc = hookagent("install", str(repo), env=env)
+    assert proc.returncode == 0 and "already runs `hookagent hook post-commit`" in proc.stdout, proc.stderr
+    assert (repo / ".husky" / "post-commit").read_text() == team + LINE + "\n"
+    proc = commit_file(repo, "Through husky [#101]", env=env)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    first = git_out(repo, "rev-parse", "HEAD")
+    assert wait_until(lambda: delivered(server) == [first]), server.received()
+    assert log.read_text() == f"team post-commit {first}\n"
+
+    teamtools.npx_husky(repo)          # what every `npm install` runs
+    assert commit_file(repo, "After npx husky [#102]", env=env).returncode == 0
+    second = git_out(repo, "rev-parse", "HEAD")
+    assert wait_until(lambda: delivered(server) == [first, second]), server.received()
+    assert len(log.read_text().splitlines()) == 2
+    assert server.stories()[102]["comments"]
+
+
+def test_install_team_hook_adds_the_line_once_and_uninstall_team_hook_takes_it_out(
+        tmp_path, node_modules, site, server):
+    """--team-hook puts the line into .husky/post-commit before the team's lines (the rest byte
+    for byte), once; nothing machine-local is written; uninstall --team-hook gives the file back."""
+    repo = teamtools.husky_work_tree(tmp_path / "work", node_modules)
+    log = tmp_path / "team.log"
+    team = team_post_commit(repo, log)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "team hook")
+    log.unlink()
+    hooks_before = snapshot(repo / ".husky" / "_")
+    for _ in range(2):
+        proc = hookagent("install", str(repo), "--team-hook", "--config", str(site.config_path),
+                         env=developer_env(tmp_path, site))
+        assert proc.returncode == 0, proc.stderr
+        assert (repo / ".husky" / "post-commit").read_text() == LINE + "\n" + team
+    assert "already runs" in proc.stdout
+    assert snapshot(repo / ".husky" / "_") == hooks_before
+    assert git_out(repo, "status", "--porcelain") == "M .husky/post-commit"
+
+    env = developer_env(tmp_path, site)
+    assert commit_file(repo, "Added by install [#201]", env=env).returncode == 0
+    first = git_out(repo, "rev-parse", "HEAD")
+    teamtools.npx_husky(repo)
+    assert commit_file(repo, "After npx husky [#202]", env=env).returncode == 0
+    second = git_out(repo, "rev-parse", "HEAD")
+    assert wait_until(lambda: delivered(server) == [first, second]), server.received()
+    assert len(log.read_text().splitlines()) == 2, "the team's line ran for both commits"
+
+    # A developer without hookagent: the line does nothing, the commit and the team's line stand.
+    bare_env = dict(os.environ, PATH=str(path_of(tmp_path / "bare-bin", "git", "sh", "env", "basename", "dirname")))
+    proc = commit_file(repo, "No hookagent here [#203]", env=bare_env)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    assert len(log.read_text().splitlines()) == 3
+
+    proc = hookagent("uninstall", str(repo), "--team-hook")
+    assert proc.returncode == 0 and "removed" in proc.stdout, proc.stderr
+    assert (repo / ".husky" / "post-commit").read_text() == team
+
+
+# --- a hooks folder the team commits ------------------------------------------------------------
+
+def test_a_committed_hooks_folder_is_refused_and_team_hook_adds_the_line_after_its_shebang(tmp_path):
+    """core.hooksPath=.githooks, committed: install leaves it byte for byte and says which line
+    to add; --team-hook adds it after the `#!` line (mode kept) and a real commit records through
+    it; a script that is not sh is left alone."""
+    site = Site(tmp_path, "http://127.0.0.1:9")
+    repo = git_work_tree(tmp_path / "work")
+    hooks = repo / ".githooks"
+    hooks.mkdir()
+    team = f"#!/usr/bin/env bash\necho team >> {tmp_path / 'team.log'}\n"
+    (hooks / "post-commit").write_text(team)
+    (hooks / "post-commit").chmod(0o755)
+    (hooks / "pre-push").write_text("#!/usr/bin/env python3\nprint('theirs')\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "team hooks")
+    git(repo, "config", "core.hooksPath", ".githooks")
+    before = snapshot(hooks)
+
+    proc = hookagent("install", str(repo), "--config", str(site.config_path))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stdout + proc.stderr
+    assert str(hooks / "post-commit") in proc.stderr and LINE in proc.stderr
+    assert snapshot(hooks) == before and git_out(repo, "status", "--porcelain") == ""
+
+    env = developer_env(tmp_path, site)
+    proc = hookagent("install", str(repo), "--team-hook", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (hooks / "post-commit").read_text() == f"#!/usr/bin/env bash\n{LINE}\necho team >> {tmp_path / 'team.log'}\n"
+    assert (hooks / "post-commit").stat().st_mode & 0o777 == 0o755
+    assert commit_file(repo, "Through the team's hook [#7]", env=env).returncode == 0
+    head = git_out(repo, "rev-parse", "HEAD")
+    assert f"{inbox.agent_key(str(site.config_path))}.git.{head}" in os.listdir(site.spool.path("inbox"))
+    assert (tmp_path / "team.log").read_text() == "team\n"
+
+    python_hook = hooks / "post-commit"
+    python_hook.write_text("#!/usr/bin/env python3\nprint('theirs')\n")
+    proc = hookagent("install", str(repo), "--team-hook", env=env)
+    assert proc.returncode == 2 and "python3 script" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert python_hook.read_text() == "#!/usr/bin/env python3\nprint('theirs')\n"
+
+
+def test_which_hooks_folders_are_a_managers(tmp_path):
+    """husky 9 (.husky/_ with its `h`: the script is .husky/post-commit), husky 4-8 (.husky with
+    _/husky.sh), any other folder of the work tree; the git dir's hooks and a folder outside
+    the work tree stay install's usual places."""
+    from hookagent import hookmanagers
+    w = tmp_path / "w"
+    (w / ".husky" / "_").mkdir(parents=True)
+    (w / ".husky" / "_" / "h").write_text("")
+    (w / "old" / "_").mkdir(parents=True)
+    (w / "old" / "_" / "husky.sh").write_text("")
+    git_dir = str(w / ".git")
+    assert hookmanagers.detect(str(w), str(w / ".husky" / "_"), git_dir) == hookmanagers.Managed(
+        "husky", str(w / ".husky" / "_"), str(w / ".husky" / "post-commit"))
+    assert hookmanagers.detect(str(w), str(w / "old"), git_dir) == hookmanagers.Managed(
+        "husky", str(w / "old"), str(w / "old" / "post-commit"))
+    assert hookmanagers.detect(str(w), str(w / ".githooks"), git_dir) == hookmanagers.Managed(
+        "", str(w / ".githooks"), str(w / ".githooks" / "post-commit"))
+    assert hookmanagers.detect(str(w), str(w / ".git" / "hooks"), git_dir) is None
+    assert hookmanagers.detect(str(w), str(tmp_path / "shared-hooks"), git_dir) is None
+
+
 # --- hookagent hook post-commit from PATH --------------------------------------------------------
 
 def test_hook_post_commit_from_path_records_byte_for_byte_as_the_sh_hook_and_reads_no_config_without_a_reference(
