@@ -266,3 +266,51 @@ def test_the_quick_test_of_hook_post_commit_is_the_sh_hooks_case_pattern(message
     from hookagent.hook.run import may_reference
     sh = subprocess.run(["sh", "-c", "case $1 in *'['*'#'[0-9]*']'*) exit 0 ;; esac; exit 1", "sh", message])
     assert may_reference(message.encode()) is (sh.returncode == 0)
+
+
+# --- pre-commit ------------------------------------------------------------------------------------
+
+def pre_commit(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True)
+
+
+@pytest.mark.slow
+def test_pre_commit_try_repo_runs_the_shipped_manifest_and_records_the_commit(tmp_path, server):
+    """`pre-commit try-repo` on this checkout (its .pre-commit-hooks.yaml; hookagent installed
+    into pre-commit's own environment) as the post-commit stage of a real commit. try-repo
+    removes that environment when it ends, and an agent started from it would lose its files
+    mid-start: autostart is off here, and `hookagent flush` delivers the record."""
+    site = Site(tmp_path, server.url)
+    repo = git_work_tree(tmp_path / "work")
+    assert commit_file(repo, "Tried through pre-commit [#301]").returncode == 0
+    env = dict(developer_env(tmp_path, site), PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    proc = pre_commit("try-repo", str(teamtools.ROOT), "hookagent", "--hook-stage", "post-commit",
+                      cwd=repo, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Passed" in proc.stdout
+    head = git_out(repo, "rev-parse", "HEAD")
+    assert os.listdir(site.spool.path("inbox")) == [f"{inbox.agent_key(str(site.config_path))}.git.{head}"]
+    assert site.cli("flush").returncode == 0
+    assert delivered(server) == [head]
+
+
+@pytest.mark.slow
+def test_pre_commit_installed_post_commit_hook_records_a_real_commit(tmp_path, site, server):
+    """A team's .pre-commit-config.yaml naming this repository's hook, `pre-commit install`
+    for post-commit, and real commits: the one naming a story reaches the tracker."""
+    source, rev = teamtools.committed_checkout(tmp_path)
+    repo = git_work_tree(tmp_path / "work")
+    (repo / ".pre-commit-config.yaml").write_text(
+        "default_install_hook_types: [pre-commit, post-commit]\n"
+        f"repos:\n  - repo: {source}\n    rev: {rev}\n    hooks:\n      - id: hookagent\n")
+    env = dict(developer_env(tmp_path, site), PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    proc = pre_commit("install", "--install-hooks", cwd=repo, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / ".git" / "hooks" / "post-commit").is_file()
+    git(repo, "add", ".pre-commit-config.yaml")
+    for message in ("Through pre-commit [#401]", "no story"):
+        proc = commit_file(repo, message, env=env)
+        assert proc.returncode == 0, proc.stderr
+    story_commit = git_out(repo, "rev-parse", "HEAD~1")
+    assert wait_until(lambda: delivered(server) == [story_commit]), server.received()
