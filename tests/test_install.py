@@ -226,8 +226,9 @@ def test_install_from_inside_the_work_tree_defaults_to_the_current_folder(tmp_pa
 def test_core_hooks_path_is_honoured(tmp_path, fake, conf, absolute):
     py, log = fake
     repo = git_work_tree(tmp_path / "work")
-    where = tmp_path / "shared-hooks" if absolute else repo / ".githooks"
-    git(repo, "config", "core.hooksPath", str(where) if absolute else ".githooks")
+    # (a relative one inside the work tree is a folder the team commits: see test_team_hooks.py)
+    where = tmp_path / "shared-hooks" if absolute else tmp_path / "relative-hooks"
+    git(repo, "config", "core.hooksPath", str(where) if absolute else "../relative-hooks")
     proc = install(repo / ".", "--python", str(py), "--config", str(conf.path))
     assert proc.stdout == installed(where)
     assert hookfiles.is_ours(str(where / "post-commit")) and hookfiles.is_ours(str(where / "post-rewrite"))

@@ -1,5 +1,7 @@
 """`hookagent hook NAME -- ARGS`: what the installed hooks run for post-receive and svn's
-post-revprop-change (and what hooks of older versions ran for each commit). Not for people."""
+post-revprop-change (and what hooks of older versions ran for each commit); `hookagent hook
+post-commit` from PATH is the line team hook tools run (husky's .husky/post-commit, the
+pre-commit hook in .pre-commit-hooks.yaml: see hookagent.hookmanagers). Never fails a commit."""
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,9 @@ A git work tree (or linked worktree) gets post-commit and post-rewrite, a bare r
 post-receive, an svn repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
 the interpreter (this one, or --python) and of the config (--config, else $HOOKAGENT_CONFIG now,
 else none: the hook then looks in the default places). A hook already there is kept and chained.
+Where core.hooksPath is a folder of the work tree (husky, a committed .githooks/), nothing is
+written there: install refuses with the line to add to the team's script, or adds it
+(--team-hook; hookagent.hookmanagers).
 Root installing into another user's repository checks, as that user, what the hooks will need
 (hookagent.ownercheck), and refuses in one line when they would fail.
 """
@@ -34,12 +37,20 @@ def configure(p: argparse.ArgumentParser) -> None:
                         " can run the interpreter and read the config, the token file and the spool, and"
                         " refuses when they cannot; skip that (for hooks that run as another user than the"
                         " repository's owner, e.g. svn served by Apache)")
+    p.add_argument("--team-hook", action="store_true",
+                   help="where core.hooksPath is a folder of the work tree (husky's .husky/_, a committed"
+                        " .githooks/), add one portable line running `hookagent hook post-commit` to the"
+                        " team's script (.husky/post-commit) instead of refusing; commit it")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, ownercheck
+    from hookagent import hookfiles, hookmanagers, ownercheck
 
     target = hookfiles.detect(args.path)
+    # husky, a committed hooks folder: refused with the line to add, or the line added (--team-hook)
+    if hookmanagers.install(target, team_hook=args.team_hook, config=hookfiles.resolve_config(args.config),
+                            say=print):
+        return 0
     hooks = hookfiles.choose_hooks(target, args.hooks)
     python = hookfiles.resolve_python(args.python)
     config = hookfiles.resolve_config(args.config)

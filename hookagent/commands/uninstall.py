@@ -16,12 +16,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_config_option(p, help="accepted for symmetry with install; removing hooks needs no configuration")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
                    help="which hooks to remove (default: every hookagent hook found)")
+    p.add_argument("--team-hook", action="store_true",
+                   help="take the line `install --team-hook` added out of the team's script (.husky/post-commit)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles
+    from hookagent import hookfiles, hookmanagers
 
     target = hookfiles.detect(args.path)
+    if args.team_hook:       # the line install --team-hook added to the team's script
+        hookmanagers.uninstall(target, say=print)
+        return 0
     hooks = hookfiles.choose_hooks(target, args.hooks) if args.hooks else None
     hookfiles.uninstall(target, hooks, say=print)
     return 0

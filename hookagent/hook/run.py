@@ -9,9 +9,12 @@ revision N."; the commit stands.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 HOOKS = ("post-commit", "post-rewrite", "post-receive", "post-revprop-change")
+
+_HASH_DIGIT = re.compile(rb"#[0-9]")
 
 REPORTED = 3
 """Exit status of a run that printed its one line about a problem (see resources/hook-tmpl)."""
@@ -21,6 +24,8 @@ def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) 
     if vcs is None:      # a hook of the previous version: svn's post-commit has REPOS REV [TXN]
         vcs = "svn" if name == "post-revprop-change" or (name == "post-commit" and argv) else "git"
     svn_commit = vcs == "svn" and name == "post-commit"
+    if vcs == "git" and name == "post-commit" and not head_may_reference():
+        return 0     # as the sh hook: no configuration read, no spool touched, no agent
     try:
         from hookagent import config as config_mod
         from hookagent.spool import Spool
@@ -52,6 +57,28 @@ def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) 
                   f" ({_one_line(exc)}); run `hookagent flush` to deliver", file=sys.stderr)
     # Not for post-revprop-change: svn would make `svn propset` itself fail (the edit stands).
     return REPORTED if svn_commit else 0
+
+
+def may_reference(raw: bytes) -> bool:
+    """The sh hook's quick test (its `case` pattern), on a raw commit: a `[`, then `#` and a
+    digit, then `]`. False means no reference can be there; True, that the agent decides."""
+    start = raw.find(b"[")
+    if start < 0:
+        return False
+    digit = _HASH_DIGIT.search(raw, start + 1)
+    return digit is not None and raw.find(b"]", digit.end()) >= 0
+
+
+def head_may_reference() -> bool:
+    """may_reference for HEAD's commit in the current repository (`hookagent hook post-commit`
+    run from a hook manager's script, from PATH). True when git cannot say: the full path then
+    says why in its one line."""
+    from hookagent import process
+    try:
+        result = process.run(["git", "cat-file", "commit", "HEAD"], check=False, timeout=60)
+    except Exception:        # git missing or hung: never fail the commit here
+        return True
+    return result.returncode != 0 or may_reference(result.stdout)
 
 
 def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs: str) -> int:
