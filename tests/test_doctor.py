@@ -410,7 +410,9 @@ def test_husky_without_our_line_fails_saying_which_file_needs_it(repo):
     assert lines(proc)["post-commit"] == (
         f"FAIL post-commit: core.hooksPath is husky's {husky}/_ (core.hooksPath, local scope, file:.git/config): git"
         f" runs {husky}/_/post-commit, which runs {husky}/post-commit, which does not call hookagent: commits are"
-        f" not recorded \u2014 fix: add the line `hookagent hook post-commit` to {husky}/post-commit (and commit it)")
+        f" not recorded \u2014 fix: run `hookagent install --team-hook`, which adds"
+        f" `command -v hookagent >/dev/null 2>&1 && hookagent hook post-commit || true` to {husky}/post-commit"
+        " (then commit it)")
 
     with open(husky / "post-commit", "a") as fh:
         fh.write("hookagent hook post-commit\n")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from hookagent import hookfiles, process
 from hookagent.doctor.base import Result, Who, cannot_run, fail, ok, warn
 from hookagent.hookfiles import ORIG_SUFFIX, Target, is_ours
+from hookagent.hookmanagers import LINE
 
 
 def hook_values(path: str) -> dict[str, str]:
@@ -273,7 +274,8 @@ def _through_husky(husky: str, place: Place, name: str, who: Who, required: bool
     if is_ours(stub):
         return warn(name, f"ours is {stub}: husky rewrites .husky/_ (`npx husky`, on every npm install), and"
                           f" while ours is there the team's {script} does not run",
-                    f"hookagent uninstall, then add the line `hookagent hook {name}` to {script}"), stub
+                    f"hookagent uninstall, then `hookagent install --team-hook` (it adds `{LINE}` to"
+                    f" {husky}/post-commit, which the team commits)"), stub
     if os.path.isfile(script) and (is_ours(script) or re.search(r"\bhookagent\b", _text(script))):
         if who.mine and not is_ours(script) and not _on_path("hookagent"):
             return warn(name, f"git runs husky's {stub}, which runs {script}, which calls hookagent; but"
@@ -284,7 +286,8 @@ def _through_husky(husky: str, place: Place, name: str, who: Who, required: bool
     what = "which does not call hookagent" if os.path.exists(script) else "which does not exist"
     return fail(name, f"core.hooksPath is husky's {place.hooks_dir}{place.said()}: git runs {stub}, which runs"
                       f" {script}, {what}: commits are not recorded",
-                f"add the line `hookagent hook {name}` to {script} (and commit it)"), None
+                f"run `hookagent install --team-hook`, which adds `{LINE}` to {husky}/post-commit"
+                " (then commit it)"), None
 
 
 def _on_path(program: str) -> bool:
