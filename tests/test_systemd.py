@@ -3,6 +3,7 @@ by a real `hookagent run` to a real datagram socket (systemd is not PID 1 here: 
 manager's side, testing/systemd.py), against the local tracker (hookagent.devserver)."""
 from __future__ import annotations
 
+import grp
 import json
 import os
 import shutil
@@ -221,3 +222,90 @@ def test_no_watchdog_message_unless_systemd_watches_this_process(tmp_path):
     assert proc.returncode == 0, err
     assert notify.saw("READY", "1") == 1 and len(server.received()) == 1
     assert notify.saw("WATCHDOG") == 0 and notify.saw("WATCHDOG_USEC") == 0
+
+
+# ---------------------------------------------------------------------- the unit's recipe, for real
+def test_the_units_recipe_its_own_user_a_credential_and_another_users_push(tmp_path):
+    """What the unit sets up, done by hand where systemd cannot run: the agent as a user of its
+    own (User=) in the pushers' group (spool_group), the token only in $CREDENTIALS_DIRECTORY
+    (LoadCredential=; the token file is root's, 0600), the unit's Environment= lines (the crash
+    log's folder; git's safe.directory: the repository is another user's). A real push by the
+    repository's owner is read by that agent, with git, and delivered."""
+    from testing import accounts
+    why = accounts.can_make_accounts() or (None if shutil.which("groupadd") else "needs groupadd")
+    python = accounts.system_python()
+    if why or python is None:
+        pytest.skip(why or "needs a system Python (3.10 or newer, with venv) that every user can run")
+    base = accounts.shared_folder("hookagent-service-")
+    made: list = []
+    try:
+        group = accounts.create_group()
+        made.append(lambda: accounts.remove_group(group))
+        service = accounts.create(base, prefix="hks", groups=(group,))
+        made.append(lambda: accounts.remove(service))
+        pusher = accounts.create(base, prefix="hkp", groups=(group,))
+        made.append(lambda: accounts.remove(pusher))
+        venv = accounts.hookagent_venv(base / "python", python)
+        _push_through_the_units_recipe(base, venv, group, service, pusher)
+    finally:
+        for undo in reversed(made):
+            undo()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _push_through_the_units_recipe(base: Path, venv: Path, group: str, service, pusher) -> None:
+    from testing.systemd import unit_environment
+    etc, spool, creds, cache = base / "etc", base / "spool", base / "credentials", base / "cache"
+    etc.mkdir(mode=0o755)
+    # The README's steps: a spool of the service's, shared with the group; the token root's only.
+    spool.mkdir()
+    os.chown(spool, service.uid, grp.getgrnam(group).gr_gid)
+    os.chmod(spool, 0o2770)
+    with DevServer(token=TOKEN) as server, NotifySocket(base / "notify") as notify:
+        os.chmod(base / "notify", 0o777)
+        site = Site(etc, server.url, spool_dir=str(spool), spool_group=group,
+                    tracker={"token_credential": "tracker-token"})
+        site.config_path.chmod(0o644)
+        assert site.token_file.stat().st_uid == 0 and site.token_file.stat().st_mode & 0o077 == 0
+        # What LoadCredential=tracker-token:/etc/hookagent/token leaves for the service alone.
+        creds.mkdir(mode=0o500)
+        (creds / "tracker-token").write_text(TOKEN + "\n")
+        (creds / "tracker-token").chmod(0o400)
+        service.give(creds)
+        # The owner's repository, with the hook installed by the owner; its clone.
+        repos = base / "repos"
+        repos.mkdir(mode=0o755)
+        pusher.give(repos)
+        repo, clone = repos / "central.git", repos / "clone"
+        pusher.run(["git", "init", "-q", "--bare", "-b", "main", repo])
+        pusher.run([venv, "-m", "hookagent", "install", repo, "--config", site.config_path])
+        pusher.run(["git", "init", "-q", "-b", "main", clone])
+        pusher.run(["git", "-C", clone, "commit", "-q", "--allow-empty", "-m", "Before the service [#101]"])
+        push = pusher.run(["git", "-C", clone, "push", "-q", repo, "HEAD:main"])
+        assert "hookagent" not in push.stderr, push.stderr
+
+        unit = UNITS / "hookagent.service"
+        env = service.env(**unit_environment(unit, C=str(cache)), CREDENTIALS_DIRECTORY=str(creds),
+                          NOTIFY_SOCKET=notify.env_value)
+        cache.mkdir(mode=0o755)
+        service.give(cache)
+        proc = subprocess.Popen([str(venv), "-m", "hookagent", "run", "--config", str(site.config_path)],
+                                cwd="/", env=env, user=service.uid, group=service.gid,
+                                extra_groups=list(service.groups), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_until(lambda: notify.saw("READY", "1") or proc.poll() is not None), notify.received
+            pusher.run(["git", "-C", clone, "commit", "-q", "--allow-empty", "-m", "Through the service [#102]"])
+            push = pusher.run(["git", "-C", clone, "push", "-q", repo, "HEAD:main"])
+            assert "hookagent" not in push.stderr, push.stderr
+            shas = pusher.run(["git", "-C", clone, "log", "--format=%H"]).stdout.split()
+            assert wait_until(lambda: sorted(r["commit_id"] for r in server.received()) == sorted(shas)
+                              or proc.poll() is not None), server.received()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+        err = _ended(proc)
+    assert proc.returncode == 0, err
+    assert "dubious ownership" not in err and "warning" not in err, err
+    # No terminal, no JOURNAL_STREAM: `run` logs to its stderr (under systemd: the journal), once.
+    assert sum(" INFO sent " in line for line in err.splitlines()) == 2, err
+    assert not (spool / "agent.log").exists()
