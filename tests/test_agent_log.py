@@ -46,7 +46,8 @@ def _log_lines(site: Site) -> list[str]:
 
 
 def _sent_lines(lines: list[str]) -> list[str]:
-    return [line for line in lines if " sent " in f" {line}" or line.lstrip("<0123456789>").startswith("sent ")]
+    """The agent's "sent COMMIT by AUTHOR" lines, stamped (file, stderr) or not (journald)."""
+    return [line for line in lines if re.search(r"(^|[ >])sent [a-z]\d{6} by ", line)]
 
 
 def _run_until_delivered(site: Site, server: DevServer, err_path: Path, env: dict[str, str],

@@ -52,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
         log.info("WatchdogSec= is shorter than a request may take (tracker.timeout %gs + %gs):"
                  " asked systemd for %.0fs", cfg.tracker.timeout, longest - cfg.tracker.timeout, asked)
     queue = QueueStatus(agent)
-    notifier.ready(queue.text())
+    notifier.ready(queue.text() if notifier.active else "")
     try:
-        agent.run_forever(poll=args.poll, after_pass=lambda result: notifier.status(queue.text(result)))
+        agent.run_forever(poll=args.poll, after_pass=(lambda result: notifier.status(queue.text(result)))
+                          if notifier.active else None)
     finally:
         agent.close()
         log.info("agent stopped")
