@@ -230,7 +230,8 @@ def test_the_units_recipe_its_own_user_a_credential_and_another_users_push(tmp_p
     own (User=) in the pushers' group (spool_group), the token only in $CREDENTIALS_DIRECTORY
     (LoadCredential=; the token file is root's, 0600), the unit's Environment= lines (the crash
     log's folder; git's safe.directory: the repository is another user's). A real push by the
-    repository's owner is read by that agent, with git, and delivered."""
+    repository's owner is read by that agent, with git, and delivered. Root installed the hook
+    for the owner and `hookagent doctor` as the owner finds nothing wrong."""
     from testing import accounts
     why = accounts.can_make_accounts() or (None if shutil.which("groupadd") else "needs groupadd")
     python = accounts.system_python()
@@ -251,6 +252,11 @@ def test_the_units_recipe_its_own_user_a_credential_and_another_users_push(tmp_p
         for undo in reversed(made):
             undo()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _trusting(repo: Path) -> dict[str, str]:
+    """Root's environment with git's safe.directory for ``repo`` (another user's)."""
+    return dict(os.environ, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="safe.directory", GIT_CONFIG_VALUE_0=str(repo))
 
 
 def _push_through_the_units_recipe(base: Path, venv: Path, group: str, service, pusher) -> None:
@@ -278,7 +284,13 @@ def _push_through_the_units_recipe(base: Path, venv: Path, group: str, service, 
         pusher.give(repos)
         repo, clone = repos / "central.git", repos / "clone"
         pusher.run(["git", "init", "-q", "--bare", "-b", "main", repo])
-        pusher.run([venv, "-m", "hookagent", "install", repo, "--config", site.config_path])
+        # Root installs for the owner, as an administrator does: the check it runs as the owner
+        # asks no token of it (agent.autostart is off: the service delivers).
+        install = subprocess.run([str(venv), "-m", "hookagent", "install", str(repo), "--config", str(site.config_path)],
+                                 env=_trusting(repo), capture_output=True, text=True, timeout=PATIENCE)
+        assert install.returncode == 0 and install.stderr == "", install.stderr
+        assert install.stdout.startswith(f"checked as {pusher.name} (uid {pusher.uid}), the repository's owner:")
+        assert str(site.token_file) not in install.stdout
         pusher.run(["git", "init", "-q", "-b", "main", clone])
         pusher.run(["git", "-C", clone, "commit", "-q", "--allow-empty", "-m", "Before the service [#101]"])
         push = pusher.run(["git", "-C", clone, "push", "-q", repo, "HEAD:main"])
@@ -301,6 +313,11 @@ def _push_through_the_units_recipe(base: Path, venv: Path, group: str, service, 
             shas = pusher.run(["git", "-C", clone, "log", "--format=%H"]).stdout.split()
             assert wait_until(lambda: sorted(r["commit_id"] for r in server.received()) == sorted(shas)
                               or proc.poll() is not None), server.received()
+            # The doctor, as the pushing user, finds nothing that would stop delivery.
+            doctor = subprocess.run([str(venv), "-m", "hookagent", "doctor", str(repo), "--user", pusher.name],
+                                    env=_trusting(repo), capture_output=True, text=True, timeout=PATIENCE)
+            assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+            assert "read by the agent that delivers" in doctor.stdout and f"pid {proc.pid}" in doctor.stdout, doctor.stdout
         finally:
             proc.send_signal(signal.SIGTERM)
         err = _ended(proc)
