@@ -15,6 +15,7 @@ from hookagent.paths import default_config_paths, default_spool_dir, find_config
 from hookagent.sinks import API_CHOICES, GITHUB_FORMATS
 
 GITHUB_MAX_COMMITS = 2048   # what GitHub itself puts in one push event at most
+LOG_CHOICES = ("file", "stderr", "journald")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Tracker:
     api: str = "v3"
     token_file: str | None = None
     token_env: str | None = None
+    token_credential: str | None = None   # a systemd credential's name (LoadCredential=NAME:...)
     token: str | None = field(default=None, repr=False)
     timeout: float = 30.0   # seconds for a whole request: connect, send, the answer (sinks/deadline.py)
     ca_bundle: str | None = None
@@ -59,6 +61,9 @@ class AgentSettings:
     """``agent``: how the background agent is run (the worker itself is agent.Agent)."""
     autostart: bool = True
     log_file: str | None = None
+    # Where the agent logs: file (log_file), stderr, journald; None: as fits how it was started
+    # (context.log_destination).
+    log: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ class Config:
         return [{"path": r.path, "url": r.url} for r in self.repos]
 
     def read_token(self) -> str | None:
-        """The token, from token_env, token_file or token (in that order of preference)."""
+        """The token, from token_env, token_credential (under systemd), token_file or token (in
+        that order of preference)."""
         t = self.tracker
         if t.token_env:
             value = os.environ.get(t.token_env, "").strip()
@@ -92,21 +98,60 @@ class Config:
                 raise ConfigError(f"tracker.token_env: environment variable {t.token_env} is empty or unset;"
                                   " export it in the agent's environment or use tracker.token_file")
             return value
+        credential = self.token_credential_path()
+        if credential is not None:
+            return _read_token_file("tracker.token_credential", credential)
         if t.token_file:
             try:
-                st = os.stat(t.token_file)
-                with open(t.token_file, encoding="utf-8") as fh:
-                    value = fh.read().strip()
-            except OSError as exc:
-                raise ConfigError(f"tracker.token_file: cannot read {t.token_file} ({exc.strerror});"
-                                  " create it (mode 0600) with the API token on one line") from None
-            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                warn(f"tracker.token_file: {t.token_file} is readable by group or others;"
-                     f" run: chmod 600 {t.token_file}")
-            if not value:
-                raise ConfigError(f"tracker.token_file: {t.token_file} is empty; put the API token in it")
-            return value
+                return _read_token_file("tracker.token_file", t.token_file)
+            except ConfigError as exc:
+                directory = os.environ.get("CREDENTIALS_DIRECTORY")
+                if t.token_credential and directory:
+                    raise ConfigError(f"tracker.token_credential: no credential {t.token_credential} in"
+                                      f" {directory}, and {exc}; or give the service the credential with"
+                                      f" LoadCredential={t.token_credential}:/path/to/token in its unit") from None
+                raise
         return t.token
+
+    def token_credential_path(self) -> str | None:
+        """Where systemd put the credential tracker.token_credential names: in
+        ``$CREDENTIALS_DIRECTORY`` (set for a service with LoadCredential=). None without that
+        setting, or outside such a service when tracker.token_file is there to fall back on."""
+        name = self.tracker.token_credential
+        if not name:
+            return None
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if directory:
+            path = os.path.join(directory, name)
+            if os.path.exists(path) or not self.tracker.token_file:
+                return path
+            return None    # another service's credentials (a hook run by it): token_file
+        if self.tracker.token_file:
+            return None    # not a service: `hookagent flush` by hand, a hook's agent
+        raise ConfigError(f"tracker.token_credential: $CREDENTIALS_DIRECTORY is not set: only a systemd"
+                          f" service with LoadCredential={name}:/path/to/token gets it; run the agent as"
+                          " that service, or also set tracker.token_file for agents started otherwise")
+
+
+def _read_token_file(key: str, path: str) -> str:
+    """The token in ``path`` (the file tracker.token_file names, or a systemd credential), with a
+    warning when group or others may read it."""
+    try:
+        st = os.stat(path)
+        with open(path, encoding="utf-8") as fh:
+            value = fh.read().strip()
+    except OSError as exc:
+        if key == "tracker.token_credential":
+            name = os.path.basename(path)
+            raise ConfigError(f"{key}: cannot read {path} ({exc.strerror}); give the service the credential"
+                              f" with LoadCredential={name}:/path/to/token in its unit") from None
+        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror});"
+                          " create it (mode 0600) with the API token on one line") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warn(f"{key}: {path} is readable by group or others; run: chmod 600 {path}")
+    if not value:
+        raise ConfigError(f"{key}: {path} is empty; put the API token in it")
+    return value
 
 
 # ---------------------------------------------------------------- loading
@@ -114,11 +159,12 @@ class Config:
 _SCHEMA: dict[str, Any] = {
     "spool_dir": str, "spool_group": str,
     "tracker": {"url": str, "api": str, "token_file": str, "token_env": str, "token": str,
+                "token_credential": str,
                 "timeout": float, "ca_bundle": str,
                 "github": {"format": str, "max_commits_per_request": int}},
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
-    "agent": {"autostart": bool, "log_file": str},
+    "agent": {"autostart": bool, "log_file": str, "log": str},
     "branches": list, "tags": bool,
     "svn": {"reader": str, "commit_id": str},
 }
@@ -173,11 +219,22 @@ def parse(text: str, path: str | None = None) -> Config:
         warn("tracker.url: plain http sends the token unencrypted; use https")
     if tr.get("token") is not None:
         warn("tracker.token: a token written in the config file is discouraged; use tracker.token_file or token_env")
+    token_file = tr.get("token_file")
+    if token_file is not None and "$" in token_file:
+        # systemd's way to hand over a secret is a file in $CREDENTIALS_DIRECTORY; we expand no
+        # variable in a path: the credential has a key of its own.
+        raise ConfigError(f"tracker.token_file: {token_file!r} holds a $ variable, which is not expanded; for a"
+                          " systemd credential (LoadCredential=NAME:/path) write tracker.token_credential: NAME")
+    credential = tr.get("token_credential")
+    if credential is not None and (not credential or "/" in credential or credential in (".", "..")):
+        raise ConfigError(f"tracker.token_credential: {credential!r} is not a credential name; write the NAME of"
+                          " the unit's LoadCredential=NAME:/path/to/token (no slash)")
     timeout = tr.get("timeout", 30.0)
     if timeout <= 0:
         raise ConfigError("tracker.timeout: must be a positive number of seconds")
-    tracker = Tracker(url=url.rstrip("/"), api=api, token_file=rel(tr.get("token_file")),
-                      token_env=tr.get("token_env"), token=tr.get("token"), timeout=timeout,
+    tracker = Tracker(url=url.rstrip("/"), api=api, token_file=rel(token_file),
+                      token_env=tr.get("token_env"), token=tr.get("token"), token_credential=credential,
+                      timeout=timeout,
                       ca_bundle=rel(tr.get("ca_bundle")), github=_github(tr.get("github"), api))
 
     rt = data.get("retry", {})
@@ -199,7 +256,12 @@ def parse(text: str, path: str | None = None) -> Config:
         repos.append(RepoRule(path=os.path.expanduser(item["path"]), url=item.get("url")))
 
     ag = data.get("agent", {})
-    agent = AgentSettings(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")))
+    log = ag.get("log")
+    if log is not None and log not in LOG_CHOICES:
+        raise ConfigError(f"agent.log: {log!r} is not one of {', '.join(LOG_CHOICES)}; leave it out to log"
+                          " where fits how the agent was started (journald under systemd, stderr for"
+                          " `hookagent run` elsewhere, the log file for agents the hooks start)")
+    agent = AgentSettings(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")), log=log)
     branches = data.get("branches", ["*"])
     if not branches or not all(isinstance(b, str) and b for b in branches):
         raise ConfigError("branches: expected a list of branch name globs, like [main, 'release/*']")

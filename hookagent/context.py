@@ -107,25 +107,112 @@ class OneLineFormatter(logging.Formatter):
         return one_line(super().format(record))
 
 
-def setup_logging(cfg: Config, *, verbose: bool = False, to_stderr: bool = False) -> None:
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(message)s"
+LOG_DATEFMT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+class JournalFormatter(OneLineFormatter):
+    """A line for a stderr that journald reads: ``<N>`` (the syslog priority, which journald
+    takes off and stores as PRIORITY=) and the message; journald adds the time and the pid."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from hookagent.systemd import priority
+        return f"<{priority(record.levelno)}>{super().format(record)}"
+
+
+class JournalHandler(logging.Handler):
+    """Lines to the journal's own socket (systemd.JournalSocket), for an agent whose stderr is
+    not the journal. Like LogFile, a line the journal refuses is dropped and said once."""
+
+    def __init__(self, journal) -> None:
+        super().__init__()
+        self.journal = journal
+        self.failing = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from hookagent.systemd import priority
+        try:
+            self.journal.send(self.format(record), priority(record.levelno))
+        except OSError as exc:
+            if not self.failing:
+                warn(f"cannot write to the journal {self.journal.path} ({exc.strerror}); its lines are lost"
+                     " until it takes them")
+            self.failing = True
+        except Exception:
+            self.handleError(record)
+        else:
+            self.failing = False
+
+    def close(self) -> None:
+        self.journal.close()
+        super().close()
+
+
+def log_destination(cfg: Config, command: str) -> str:
+    """Where this process logs, one of config.LOG_CHOICES: ``agent.log`` when set; otherwise
+    journald when our stderr is the journal (a systemd service), stderr for `hookagent run`
+    elsewhere (a terminal, a container, another supervisor), the log file for the rest (a
+    `hookagent flush`, the background agents the hooks start)."""
+    from hookagent import systemd
+    if cfg.agent.log:
+        return cfg.agent.log
+    if systemd.stderr_is_journal():
+        return "journald"
+    if command == "run" and not systemd.stderr_is_nowhere():
+        return "stderr"
+    return "file"
+
+
+def setup_logging(cfg: Config, *, verbose: bool = False, command: str = "flush") -> str:
+    """Send the ``hookagent`` loggers' lines to one place (log_destination), each line once;
+    ``verbose``: debug lines too, and, when that place is the file, stderr as well. Every line
+    goes through OneLineFormatter. Returns where the lines go: the log file's path, "stderr"
+    or "journald"."""
+    from hookagent import systemd
     root = logging.getLogger("hookagent")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for h in list(root.handlers):
         root.removeHandler(h)
-    fmt = OneLineFormatter("%(asctime)s %(process)d %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
-    try:
-        fd = open_log(cfg.log_file, cfg.spool_dir, cfg.spool_group)
-        handler: logging.Handler = LogFile(os.fdopen(fd, "a", encoding="utf-8", buffering=1), cfg.log_file)
+        h.close()
+    fmt = OneLineFormatter(LOG_FORMAT, LOG_DATEFMT)
+    where = log_destination(cfg, command)
+    if where == "journald" and systemd.stderr_is_journal():
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JournalFormatter("%(message)s"))
+        root.addHandler(handler)
+        return "journald"
+    if where == "journald":
+        try:
+            handler = JournalHandler(systemd.JournalSocket())
+        except OSError as exc:
+            warn(f"agent.log: journald: cannot reach the journal at {systemd.JOURNAL_SOCKET} ({exc.strerror});"
+                 f" logging to {cfg.log_file}")
+            where = "file"
+        else:
+            handler.setFormatter(OneLineFormatter("%(message)s"))
+            root.addHandler(handler)
+            return "journald"
+    if where == "stderr" and not systemd.stderr_is_nowhere():
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(fmt)
         root.addHandler(handler)
+        return "stderr"
+    # The file: asked for, or nobody reads our stderr (a hook's background agent, 2>/dev/null).
+    to_stderr = verbose
+    try:
+        fd = open_log(cfg.log_file, cfg.spool_dir, cfg.spool_group)
+        handler = LogFile(os.fdopen(fd, "a", encoding="utf-8", buffering=1), cfg.log_file)
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+        where = cfg.log_file
     except UnsafeFile as exc:
         warn(f"cannot write log: {exc}; logging to stderr")
-        to_stderr = True
+        to_stderr, where = True, "stderr"
     except (OSError, SpoolError) as exc:
         warn(f"cannot write log {cfg.log_file} ({getattr(exc, 'strerror', None) or exc}); logging to stderr")
-        to_stderr = True
-    if to_stderr or verbose:
+        to_stderr, where = True, "stderr"
+    if to_stderr:
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(fmt)
         root.addHandler(h)
-
+    return where

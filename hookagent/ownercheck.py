@@ -307,7 +307,9 @@ def probe(config: str | None, config_exists: bool, every: bool = False) -> dict[
                               "autostart": cfg.agent.autostart, "config": cfg.path}
     fails = []
     token = cfg.tracker.token_file
-    if token and not cfg.tracker.token_env:
+    # The hook's user reads the token only in the agents its hooks start: with agent.autostart
+    # off, a service (`hookagent run`, its own user, the token as its credential) delivers.
+    if token and not cfg.tracker.token_env and cfg.agent.autostart:
         try:
             with open(token, "rb") as fh:
                 st = os.fstat(fh.fileno())

@@ -96,3 +96,60 @@ def test_credentials_in_the_tracker_url_are_refused_and_never_echoed(tmp_path, u
         config.parse(f"tracker: {{url: '{url}', api: v5}}", str(tmp_path / "c.yaml"))
     assert "tracker.url" in str(info.value) and "token_file" in str(info.value)
     assert "PASSWORD" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["file", "stderr", "journald"])
+def test_agent_log_takes_file_stderr_or_journald(tmp_path, value):
+    assert config.parse(f"agent: {{log: {value}}}", str(tmp_path / "c.yaml")).agent.log == value
+
+
+@pytest.mark.parametrize("text, message", [
+    ("agent: {log: syslog}", "agent.log: 'syslog' is not one of file, stderr, journald"),
+    ("tracker: {token_file: '${CREDENTIALS_DIRECTORY}/tracker-token'}",
+     "holds a $ variable, which is not expanded; for a systemd credential (LoadCredential=NAME:/path) write"
+     " tracker.token_credential: NAME"),
+    ("tracker: {token_credential: ../token}", "tracker.token_credential: '../token' is not a credential name"),
+])
+def test_service_settings_are_checked_with_the_fix(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        config.parse(text, str(tmp_path / "c.yaml"))
+    assert message in str(err.value)
+
+
+def _credential(folder: Path, token: str) -> Path:
+    """What LoadCredential=tracker-token:... leaves: $CREDENTIALS_DIRECTORY/tracker-token, 0400."""
+    folder.mkdir()
+    path = folder / "tracker-token"
+    path.write_text(token + "\n")
+    path.chmod(0o400)
+    return folder
+
+
+def test_token_credential_is_read_under_systemd_and_token_file_otherwise(tmp_path, monkeypatch, capsys):
+    (tmp_path / "token").write_text("from-the-file\n")
+    (tmp_path / "token").chmod(0o600)
+    cfg = config.parse("tracker: {token_file: token, token_credential: tracker-token}", str(tmp_path / "c.yaml"))
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert cfg.read_token() == "from-the-file"            # `hookagent flush` by hand, a hook's agent
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(_credential(tmp_path / "creds", "from-systemd")))
+    assert cfg.read_token() == "from-systemd"              # the service
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "another-services"))
+    assert cfg.read_token() == "from-the-file"            # a hook run by another service
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_token_credential_errors_name_the_unit_line_to_add(tmp_path, monkeypatch):
+    only = config.parse("tracker: {token_credential: tracker-token}", str(tmp_path / "c.yaml"))
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(ConfigError, match=r"\$CREDENTIALS_DIRECTORY is not set: only a systemd service with"
+                                          r" LoadCredential=tracker-token:/path/to/token gets it"):
+        only.read_token()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError, match="cannot read .*tracker-token .*LoadCredential=tracker-token:/path/to/token"):
+        only.read_token()
+    both = config.parse("tracker: {token_file: /nonexistent/token, token_credential: tracker-token}",
+                        str(tmp_path / "c.yaml"))
+    with pytest.raises(ConfigError) as err:
+        both.read_token()
+    assert str(err.value).startswith(f"tracker.token_credential: no credential tracker-token in {tmp_path}, and"
+                                     " tracker.token_file: cannot read /nonexistent/token")

@@ -167,6 +167,25 @@ def test_a_group_readable_token_warns_and_exits_0(repo, site):
     assert not failing(proc)
 
 
+def test_a_token_only_a_systemd_service_has_fails_where_the_hooks_start_agents(repo, site):
+    """tracker.token_credential alone: the agents the hooks start find no token (FAIL); with
+    agent.autostart off, the service reads it and the hooks' user needs none (ok)."""
+    del site.data["tracker"]["token_file"]
+    site.data["tracker"]["token_credential"] = "tracker-token"
+    site.write()
+    proc = doctor(repo)
+    assert proc.returncode == 1
+    assert lines(proc)["token"] == ("FAIL token: only the systemd credential tracker-token (tracker.token_credential):"
+                                    " the agents the hooks start (agent.autostart) have none \u2014 fix: set"
+                                    " agent.autostart: false where the service delivers (then install again), or name"
+                                    " a file the hooks' user can read in tracker.token_file")
+    site.data["agent"]["autostart"] = False
+    site.write()
+    assert lines(doctor(repo))["token"] == (f"ok   token: the systemd credential tracker-token (tracker.token_credential),"
+                                            f" read by the agent that delivers (`hookagent run`), not by {ME}:"
+                                            " agent.autostart is off")
+
+
 @pytest.mark.parametrize("api, asked", [("v5", "GET {url}/services/v5/me"),
                                         ("v3", "GET {url}/services/v3/activities?limit=1")])
 def test_a_token_the_tracker_refuses_fails(tmp_path, server, api, asked):

@@ -165,7 +165,9 @@ def test_a_hookagent_the_owner_cannot_import_is_refused_saying_where_it_is_close
 @pytest.mark.parametrize("what", ["config", "token", "spool"])
 def test_what_the_owner_cannot_read_or_write_is_refused_with_the_fix(place, bea, pythons, what):
     good = pythons.open
-    site = owner_site(place, bea)
+    # The owner's hooks start agents, which read the token as the owner (with agent.autostart
+    # off, a service delivers and the owner needs no token: test_systemd.py).
+    site = owner_site(place, bea, agent={"autostart": True})
     spool = site.data["spool_dir"]
     if what == "config":            # only root may read it
         site.config_path.chmod(0o600)

@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hookagent import context, inbox, localdisk, retarget
@@ -70,10 +71,15 @@ def build(cfg: Config) -> Agent:
     return agent
 
 
-def stop_on_signals(agent: Agent) -> None:
-    """SIGTERM/SIGINT only set a flag: the request in flight finishes, then the loop ends."""
+def stop_on_signals(agent: Agent, then: Callable[[], None] | None = None) -> None:
+    """SIGTERM/SIGINT only set a flag: the request in flight finishes, then the loop ends.
+    ``then`` (`hookagent run`: STOPPING=1 to systemd, one datagram that never waits) is called
+    at the first signal, while the request may still be in flight."""
     def handler(signum, frame):  # noqa: ARG001
+        first = not agent.stopping
         agent.stopping = True
+        if first and then is not None:
+            then()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 

@@ -24,6 +24,7 @@ import random
 import sqlite3
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hookagent import backoff, localdisk
@@ -343,9 +344,11 @@ class Agent:
         return True
 
     # ------------------------------------------------------------------ the loop
-    def run_forever(self, poll: float = 1.0, sleep=time.sleep, clock=time.time) -> None:
+    def run_forever(self, poll: float = 1.0, sleep=time.sleep, clock=time.time,
+                    after_pass: Callable[[Pass], None] | None = None) -> None:
         """Deliver until ``stopping`` is set (by a signal handler). Re-probes a held queue
-        every retry.max_backoff seconds."""
+        every retry.max_backoff seconds. ``after_pass`` sees each pass's result (`hookagent
+        run` tells systemd the queue's state)."""
         last_probe = 0.0
         while not self.stopping:
             now = clock()
@@ -357,6 +360,8 @@ class Agent:
             except OSError as exc:
                 log.error("spool error: %s; retrying in %.0fs", exc, max(poll, 5))
                 result = Pass(paused_until=now + max(poll, 5))
+            if after_pass is not None:
+                after_pass(result)
             wake = now + poll
             if result.paused_until:
                 wake = max(wake, min(result.paused_until, now + 60))

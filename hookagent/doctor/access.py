@@ -145,7 +145,18 @@ def check_token(cfg: Config, result: Probe, who: Who) -> Result:
             return warn("token", f"tracker.token_env names ${t.token_env}, which is empty or unset here",
                         f"export {t.token_env} in the environment the agent runs in")
         return ok("token", f"read from ${t.token_env} in the agent's environment")
+    if not cfg.agent.autostart and (t.token_file or t.token_credential):
+        # The hooks only record; the agent that delivers (a service) reads the token as its user.
+        via = (f"the systemd credential {t.token_credential} (tracker.token_credential)" if t.token_credential
+               else t.token_file)
+        return ok("token", f"{via}, read by the agent that delivers (`hookagent run`), not by {who}:"
+                           " agent.autostart is off")
     if not t.token_file:
+        if t.token_credential:
+            return fail("token", f"only the systemd credential {t.token_credential} (tracker.token_credential):"
+                                 " the agents the hooks start (agent.autostart) have none",
+                        "set agent.autostart: false where the service delivers (then install again), or name a"
+                        " file the hooks' user can read in tracker.token_file")
         if t.token:
             return warn("token", "written in the configuration file", "move it to a file of mode 0600 named by"
                                                                      " tracker.token_file")
