@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Install hookagent's hooks: the same as `hookagent install`, runnable from a checkout.
 
-    python installer.py PATH [--config FILE] [--hooks NAME[,NAME]] [--python INTERPRETER] [--no-owner-check]
+    python installer.py [PATH | --hooks-dir DIR] [--global] [--config FILE] [--hooks NAME[,NAME]]
+                        [--python INTERPRETER] [--print] [--no-owner-check]
 
 The checkout is put first on sys.path, so this works without installing the package; the hook it
 writes still needs an interpreter that can import hookagent (it warns when that is not the case),

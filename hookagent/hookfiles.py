@@ -1,9 +1,11 @@
-"""Hook files: find where hooks go, render ours from the template, install and uninstall them.
+"""Hook files: find what a repository is, render our hook from the template, install and uninstall it.
 
 pre-commit's install side is the model: the hook is a small shell script rendered with
-absolute paths; a hook that was already there is moved aside to ``<name>.hookagent-orig`` and
-still runs after ours (same argv, same stdin); an id line tells our files from anyone else's, so
-install is idempotent and uninstall never deletes a hook that is not ours.
+absolute paths; a hook that was already there is kept (in hookagent-chained/) and still runs
+after ours under its own name (same argv, same stdin); an id line tells our files from anyone
+else's, so install is idempotent and uninstall never deletes a hook that is not ours. Which
+place each hook goes to (a platform's dispatch folder, GitLab's custom_hooks, a folder given with
+--hooks-dir, a global core.hooksPath) is hookagent.layouts'.
 
 No heavy imports here: git and interpreters run through hookagent.process.
 """
@@ -18,12 +20,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Callable, Iterable
 
-from hookagent import process
+from hookagent import layouts, process
 from hookagent.errors import InstallError, ProcessError
 
 ID_PREFIX = "# hookagent-hook-id:"
 ID_LINE = f"{ID_PREFIX} 2"
-ORIG_SUFFIX = ".hookagent-orig"
+ORIG_SUFFIX = layouts.LEGACY_SUFFIX   # where installs before hookagent-chained/ kept a foreign hook
 
 GIT_HOOKS = ("post-commit", "post-rewrite", "post-receive")
 SVN_HOOKS = ("post-commit", "post-revprop-change")
@@ -52,11 +54,14 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Target:
-    """Where hooks go. kind is "git-worktree", "git-bare" or "svn"; path is what the user names."""
+    """Where hooks go. kind is "git-worktree", "git-bare", "svn", "hooks-dir" (install --hooks-dir)
+    or "git-global" (install --global outside a repository); path is what the user names. shared:
+    the hooks folder serves many repositories (the hook is rendered without one)."""
 
     kind: str
     path: str
     hooks_dir: str
+    shared: bool = False
 
     @property
     def vcs(self) -> str:
@@ -64,8 +69,12 @@ class Target:
 
     @property
     def default_hooks(self) -> tuple[str, ...]:
+        if self.kind == "hooks-dir":
+            from hookagent.layouts import hooks_dir_hook
+            named = hooks_dir_hook(self.hooks_dir)
+            return (named,) if named in GIT_HOOKS else ("post-receive",)
         return {"git-worktree": ("post-commit", "post-rewrite"), "git-bare": ("post-receive",),
-                "svn": ("post-commit",)}[self.kind]
+                "git-global": ("post-commit", "post-rewrite"), "svn": ("post-commit",)}[self.kind]
 
     @property
     def supported_hooks(self) -> tuple[str, ...]:
@@ -166,6 +175,12 @@ def choose_hooks(target: Target, spec: str | None) -> list[str]:
     if bad or not names:
         raise InstallError(f"--hooks {spec!r}: a {target.vcs} repository takes "
                            f"{' and/or '.join(target.supported_hooks)}; pass a comma-separated list of those")
+    if target.kind == "hooks-dir":
+        from hookagent.layouts import hooks_dir_hook
+        named = hooks_dir_hook(target.hooks_dir)
+        if named and names != [named]:
+            raise InstallError(f"--hooks {spec!r}: {target.hooks_dir} is the folder of {named}'s hooks; leave"
+                               f" --hooks out, or give the folder that holds {named}.d")
     return names
 
 
@@ -225,7 +240,8 @@ def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
         "PY": python, "CFG": config or "", "HOOK": hook, "VCS": vcs,
         "SVNLOOK": (svnlook or "") if vcs == "svn" else "", "REPO": repo,
         # post-receive runs in the git dir: its processed-refs snapshot is named after that.
-        "RKEY": inbox.path_key(git_dir or repo),
+        # No repository (a hooks folder many share): the hook works both out where it runs.
+        "RKEY": inbox.path_key(git_dir or repo) if repo else "",
         "SPOOL": settings.spool, "KEY": settings.key, "AUTOSTART": "yes" if settings.autostart else "no",
         "HAS_STDIN": "yes" if hook in STDIN_HOOKS else "no",
     }
@@ -319,45 +335,204 @@ def resolve_config(config: str | None) -> str | None:
     return os.path.abspath(chosen) if chosen else None
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One hook to install: where it goes and the script."""
+    place: layouts.Place
+    text: str
+
+
+def plan(target: Target, hooks: Iterable[str], *, python: str, config: str | None, svnlook: str | None = None,
+         settings: Baked | None = None) -> list[Planned]:
+    """Where each hook goes (hookagent.layouts) and what is written there; nothing is touched."""
+    git_dir = git_dir_of(target) if target.kind == "git-worktree" and not target.shared else None
+    repo = "" if target.shared else target.path
+    return [Planned(layouts.place(target, hook),
+                    render(hook, python=python, config=config, repo=repo, vcs=target.vcs, svnlook=svnlook,
+                           settings=settings, git_dir=git_dir))
+            for hook in hooks]
+
+
+def where_said(item: Planned) -> str:
+    """Where a planned hook goes, in words (install --print)."""
+    p = item.place
+    if p.layout == "plain":
+        theirs = layouts.foreign_hook(p.folder, p.hook)
+        kept = f"; the hook there now would run after it, from {layouts.CHAINED_DIR}/{p.hook}" if theirs else ""
+        return f"{p.hook} would be written to {p.path}{kept}"
+    return f"{p.hook} would be written to {p.path} ({p.why})"
+
+
 def install(target: Target, hooks: Iterable[str], *, python: str, config: str | None,
             svnlook: str | None = None, settings: Baked | None = None, say: Say = print) -> None:
-    """Install each hook; one line per action through `say`."""
-    where = target.hooks_dir
+    """Install each hook where its layout says; one line per action through `say`."""
+    if target.kind != "hooks-dir" or os.path.isdir(target.hooks_dir):
+        try:
+            os.makedirs(target.hooks_dir, exist_ok=True)
+        except OSError as exc:
+            raise InstallError(f"cannot create the hooks folder {target.hooks_dir}: {exc.strerror}; create it (or"
+                               " fix core.hooksPath), then install again") from None
+    for item in plan(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings):
+        place = item.place
+        if place.layout == "plain":
+            _install_plain(place.folder, place.hook, item.text, say)
+        else:
+            _install_in_folder(place, item.text, say)
+        for other in layouts.candidates(target, place.hook):     # ours runs from one place only
+            if other != place.path and os.path.lexists(other) and is_ours(other):
+                if other == os.path.join(target.hooks_dir, place.hook):
+                    _uninstall_plain(target.hooks_dir, place.hook, explicit=True, say=say,
+                                     why=f"it runs from {place.path} now")
+                else:
+                    _unlink(other)
+                    say(f"removed {place.hook} from {os.path.dirname(other)}: it runs from {place.path} now")
+
+
+def _up_to_date(path: str, text: str) -> bool:
+    return (os.path.lexists(path) and not os.path.islink(path) and _read_bytes(path) == text.encode()
+            and os.access(path, os.X_OK))
+
+
+def _install_in_folder(place: layouts.Place, text: str, say: Say) -> None:
+    """Ours as a file of a folder someone else runs (a dispatch folder, GitLab's custom_hooks)."""
+    path, folder = place.path, place.folder
+    if os.path.lexists(path) and not is_ours(path):
+        raise InstallError(f"{path} is not hookagent's; hookagent's {place.hook} goes there ({place.why}):"
+                           " move that file away, then install again")
+    if _up_to_date(path, text):
+        say(f"{place.hook} in {folder} is already installed and up to date (as {layouts.OUR_NAME})")
+        return
+    verb = "updated" if os.path.lexists(path) else "installed"
     try:
-        os.makedirs(where, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise InstallError(f"cannot create the hooks folder {where}: {exc.strerror}; create it (or fix"
-                           " core.hooksPath), then install again") from None
-    git_dir = git_dir_of(target) if target.kind == "git-worktree" else None
-    for hook in hooks:
-        path = os.path.join(where, hook)
-        orig = path + ORIG_SUFFIX
-        text = render(hook, python=python, config=config, repo=target.path, vcs=target.vcs, svnlook=svnlook,
-                      settings=settings, git_dir=git_dir)
-        note = ""
-        if os.path.lexists(path) and not is_ours(path):
-            if os.path.lexists(orig):
-                raise InstallError(f"{path} is not hookagent's and {orig} already exists; move one of"
-                                   " them out of the way (or merge them into one), then install again")
-            try:
-                os.rename(path, orig)  # keeps the bytes, the mode bits, a symlink as a symlink
-            except OSError as exc:
-                raise InstallError(f"cannot move {path} aside: {exc.strerror}; check the permissions of"
-                                   f" {where}") from None
-            note = f" (kept your existing hook as {hook}{ORIG_SUFFIX})"
-        elif os.path.lexists(orig):
-            note = f" (your {hook}{ORIG_SUFFIX} still runs after it)"
-        if os.path.lexists(path) and not os.path.islink(path) and _read_bytes(path) == text.encode():
-            if os.access(path, os.X_OK):
-                say(f"{hook} in {where} is already installed and up to date{note}")
-                continue
-        verb = "updated" if os.path.lexists(path) else "installed"
-        _write_hook(path, text)
-        say(f"{verb} {hook} in {where}{note}")
+        raise InstallError(f"cannot create {folder}: {exc.strerror}; check the permissions of"
+                           f" {os.path.dirname(folder)} (or run as the repository's owner)") from None
+    _write_hook(path, text)
+    say(f"{verb} {place.hook} in {folder} as {layouts.OUR_NAME} ({place.why}; the other files there are left"
+        " as they are)")
+
+
+def _install_plain(where: str, hook: str, text: str, say: Say) -> None:
+    """Ours as where/HOOK; a foreign hook there is kept in hookagent-chained/ and still runs."""
+    path = os.path.join(where, hook)
+    chained, legacy = layouts.chained_path(where, hook), layouts.legacy_path(where, hook)
+    shown = f"{layouts.CHAINED_DIR}/{hook}"
+    move_legacy = False
+    note = ""
+    if os.path.lexists(path) and not is_ours(path):
+        kept = [p for p in (chained, legacy) if os.path.lexists(p)]
+        if kept:
+            raise InstallError(f"{path} is not hookagent's and {kept[0]} already exists; move one of them out"
+                               " of the way (or merge them into one), then install again")
+        _keep(path, chained)
+        note = f" (kept your existing hook as {shown}; it still runs after ours, under its own name)"
+    elif os.path.lexists(legacy):
+        if os.path.lexists(chained):
+            raise InstallError(f"{legacy} and {chained} both exist; keep the one that is your hook from before"
+                               " hookagent (move the other away), then install again")
+        move_legacy = True      # after ours is written: this version's hook runs either
+        note = f" (moved your {hook}{layouts.LEGACY_SUFFIX} to {shown}; it still runs after ours, under its own name)"
+    elif os.path.lexists(chained):
+        note = f" (your {shown} still runs after it)"
+    if not move_legacy and _up_to_date(path, text):
+        say(f"{hook} in {where} is already installed and up to date{note}")
+        return
+    verb = "updated" if os.path.lexists(path) else "installed"
+    _write_hook(path, text)
+    if move_legacy:
+        _keep(legacy, chained)
+    say(f"{verb} {hook} in {where}{note}")
+
+
+def _keep(src: str, dest: str) -> None:
+    """Move a foreign hook one folder down into hookagent-chained/: the bytes, the mode bits, a
+    symlink as a symlink (a relative one made to point where it pointed)."""
+    try:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.islink(src):
+            target = os.readlink(src)
+            _relink(target if os.path.isabs(target) else os.path.join(os.pardir, target), dest)
+            os.unlink(src)
+        else:
+            os.rename(src, dest)
+    except OSError as exc:
+        raise InstallError(f"cannot move {src} to {dest}: {exc.strerror}; check the permissions of"
+                           f" {os.path.dirname(src)}") from None
+
+
+def _restore(src: str, dest: str) -> None:
+    """Put a kept hook back in one step (never a moment without a hook); a symlink moved down by
+    _keep points as it did before."""
+    if os.path.islink(src) and os.path.dirname(os.path.dirname(src)) == os.path.dirname(dest):
+        target = os.readlink(src)
+        prefix = os.pardir + os.sep
+        _relink(target[len(prefix):] if target.startswith(prefix) else target, dest)
+        os.unlink(src)
+    else:
+        os.replace(src, dest)
+    chained = os.path.dirname(src)
+    if os.path.basename(chained) == layouts.CHAINED_DIR:
+        try:
+            os.rmdir(chained)    # only when empty
+        except OSError:
+            pass
+
+
+def _relink(target: str, dest: str) -> None:
+    tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.hookagent-tmp-{os.getpid()}")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, dest)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise InstallError(f"cannot remove {path}: {exc.strerror}; check the permissions of"
+                           f" {os.path.dirname(path)}") from None
+
+
+def _uninstall_plain(where: str, hook: str, *, explicit: bool, say: Say, why: str = "") -> bool | None:
+    """Remove ours from where/HOOK and put back the hook it chained. True: done; False: a foreign
+    hook is there (said so when asked); None: nothing there."""
+    path = os.path.join(where, hook)
+    kept = next((p for p in (layouts.chained_path(where, hook), layouts.legacy_path(where, hook))
+                 if os.path.lexists(p)), None)
+    shown = os.path.relpath(kept, where) if kept else ""
+    have_path = os.path.lexists(path)
+    if have_path and not is_ours(path):
+        if explicit or kept:
+            extra = f"; {shown} is also there, sort them out by hand" if kept else ""
+            say(f"{hook} in {where} is not hookagent's; left as it is{extra}")
+        return False
+    why = f": {why}" if why else ""
+    try:
+        if have_path and kept:
+            _restore(kept, path)
+            say(f"removed {hook} from {where}{why} (put back your hook from {shown})")
+        elif have_path:
+            os.unlink(path)
+            say(f"removed {hook} from {where}{why}")
+        elif kept:
+            _restore(kept, path)
+            say(f"hookagent's {hook} was already gone from {where}; put back your hook from {shown}")
+        else:
+            return None
+    except OSError as exc:
+        raise InstallError(f"cannot change {path}: {exc.strerror}; check the permissions of {where}") from None
+    return True
 
 
 def uninstall(target: Target, hooks: Iterable[str] | None = None, *, say: Say = print) -> int:
-    """Remove our hooks and put back what was there. Returns how many hooks were removed.
+    """Remove our hooks from every place install may have put them (a plain hook's chained one
+    goes back). Returns how many were removed.
 
     hooks=None checks every hook we know for this kind of repository and reports only what it finds.
     """
@@ -365,32 +540,18 @@ def uninstall(target: Target, hooks: Iterable[str] | None = None, *, say: Say = 
     explicit = hooks is not None
     found = 0
     for hook in (hooks if explicit else target.supported_hooks):
-        path = os.path.join(where, hook)
-        orig = path + ORIG_SUFFIX
-        have_path, have_orig = os.path.lexists(path), os.path.lexists(orig)
-        if have_path and not is_ours(path):
-            if explicit or have_orig:
-                extra = f"; {hook}{ORIG_SUFFIX} is also there, sort them out by hand" if have_orig else ""
-                say(f"{hook} in {where} is not hookagent's; left as it is{extra}")
-            continue
-        try:
-            if have_path and have_orig:
-                os.replace(orig, path)  # one step: never a moment without a hook
-                say(f"removed {hook} from {where} (put back your hook from {hook}{ORIG_SUFFIX})")
-            elif have_path:
-                os.unlink(path)
-                say(f"removed {hook} from {where}")
-            elif have_orig:
-                os.rename(orig, path)
-                say(f"hookagent's {hook} was already gone from {where}; put back your hook from"
-                    f" {hook}{ORIG_SUFFIX}")
-            else:
-                if explicit:
-                    say(f"hookagent's {hook} is not installed in {where}; nothing to do")
-                continue
-        except OSError as exc:
-            raise InstallError(f"cannot change {path}: {exc.strerror}; check the permissions of {where}") from None
-        found += 1
+        plain = os.path.join(where, hook)
+        here = 0
+        for path in layouts.candidates(target, hook):
+            if path != plain and os.path.lexists(path) and is_ours(path):
+                _unlink(path)
+                say(f"removed {hook} from {os.path.dirname(path)}")
+                here += 1
+        done = _uninstall_plain(where, hook, explicit=explicit and not here, say=say)
+        here += bool(done)
+        if not here and done is None and explicit:
+            say(f"hookagent's {hook} is not installed in {where}; nothing to do")
+        found += here
     if not explicit and not found:
         say(f"no hookagent hooks are installed in {where}; nothing to do")
     return found

@@ -329,7 +329,7 @@ def test_foreign_post_receive_gets_the_same_stdin_and_its_exit_status_is_the_hoo
     theirs = fakepython.make(bare / "hooks" / "post-receive", theirs_log, status=5)
     original = theirs.read_bytes()
     install(bare, "--python", str(py))
-    assert (bare / "hooks" / "post-receive.hookagent-orig").read_bytes() == original
+    assert (bare / "hooks" / "hookagent-chained" / "post-receive").read_bytes() == original
 
     work = git_work_tree(tmp_path / "work")
     tmpdir = tmp_path / "tmpdir"
@@ -339,7 +339,7 @@ def test_foreign_post_receive_gets_the_same_stdin_and_its_exit_status_is_the_hoo
     (ours,) = fakepython.hook_calls(log)
     (them,) = fakepython.calls(theirs_log)
     assert ours["stdin"] == them["stdin"] == f"{ZERO} {rev(work)} refs/heads/main\n"
-    assert them["argv"] == [] and them["name"] == "post-receive.hookagent-orig"
+    assert them["argv"] == [] and them["name"] == "post-receive"     # its own name, kept by the folder
     assert list(tmpdir.iterdir()) == []            # the saved stdin is removed
 
     stdin = f"{rev(work)} {ZERO} refs/heads/gone\n"
@@ -365,8 +365,9 @@ def test_foreign_post_commit_is_kept_chained_and_restored_byte_for_byte(tmp_path
     original = theirs.read_bytes()
 
     proc = install(repo, "--python", str(py), "--config", str(conf.path))
-    assert proc.stdout == installed(hooks, " (kept your existing hook as post-commit.hookagent-orig)")
-    kept = hooks / "post-commit.hookagent-orig"
+    assert proc.stdout == installed(hooks, " (kept your existing hook as hookagent-chained/post-commit; it still"
+                                           " runs after ours, under its own name)")
+    kept = hooks / "hookagent-chained" / "post-commit"
     assert kept.read_bytes() == original and mode(kept) == 0o750
 
     assert git_commit(repo, "Chained [#10]").returncode == 0     # git ignores post-commit's status
@@ -384,10 +385,10 @@ def test_foreign_post_commit_is_kept_chained_and_restored_byte_for_byte(tmp_path
 
     proc = hookagent("uninstall", str(repo))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == (f"removed post-commit from {hooks} (put back your hook from post-commit.hookagent-orig)\n"
+    assert proc.stdout == (f"removed post-commit from {hooks} (put back your hook from hookagent-chained/post-commit)\n"
                            f"removed post-rewrite from {hooks}\n")
     assert (hooks / "post-commit").read_bytes() == original and mode(hooks / "post-commit") == 0o750
-    assert not kept.exists()
+    assert not kept.exists() and not kept.parent.exists()
     git_commit(repo, "After the uninstall [#11]")
     assert list(conf.records().values()) == [first]
     assert len(fakepython.wait(log, settle=1.0)) == 1
@@ -403,15 +404,15 @@ def test_install_twice_is_idempotent_and_never_keeps_our_own_hook_as_foreign(tmp
     install(repo, "--python", str(py))
     proc = install(repo, "--python", str(py))
     assert proc.stdout == (f"post-commit in {hooks} is already installed and up to date"
-                           " (your post-commit.hookagent-orig still runs after it)\n"
+                           " (your hookagent-chained/post-commit still runs after it)\n"
                            f"post-rewrite in {hooks} is already installed and up to date\n")
     other = make_conf(tmp_path / "other.yaml")
     proc = install(repo, "--python", str(py), "--config", str(other.path))
-    assert proc.stdout == (f"updated post-commit in {hooks} (your post-commit.hookagent-orig still runs after it)\n"
+    assert proc.stdout == (f"updated post-commit in {hooks} (your hookagent-chained/post-commit still runs after it)\n"
                            f"updated post-rewrite in {hooks}\n")
-    assert (hooks / "post-commit.hookagent-orig").read_bytes() == original
-    assert sorted(p.name for p in hooks.iterdir() if p.name.startswith("post-commit")) == [
-        "post-commit", "post-commit.hookagent-orig"]
+    assert (hooks / "hookagent-chained" / "post-commit").read_bytes() == original
+    assert sorted(p.name for p in hooks.iterdir() if p.name.startswith("post-commit")) == ["post-commit"]
+    assert os.listdir(hooks / "hookagent-chained") == ["post-commit"]
     git_commit(repo, "Installed three times [#12]")
     (ours,) = fakepython.wait(log)
     assert ours["argv"] == agent_argv(other)
@@ -419,17 +420,18 @@ def test_install_twice_is_idempotent_and_never_keeps_our_own_hook_as_foreign(tmp
     assert len(fakepython.calls(theirs_log)) == 1
 
 
-def test_a_foreign_hook_with_a_kept_original_already_there_is_refused_untouched(tmp_path, fake, capsys):
+@pytest.mark.parametrize("kept", ["hookagent-chained/post-commit", "post-commit.hookagent-orig"])
+def test_a_foreign_hook_with_a_kept_original_already_there_is_refused_untouched(tmp_path, fake, capsys, kept):
     py, _ = fake
     repo = git_work_tree(tmp_path / "work")
     hooks = repo / ".git" / "hooks"
     write_script(hooks / "post-commit", "#!/bin/sh\necho new\n")
-    write_script(hooks / "post-commit.hookagent-orig", "#!/bin/sh\necho old\n")
+    write_script(hooks / kept, "#!/bin/sh\necho old\n")
     status, _, err = in_process(capsys, "install", str(repo), "--python", str(py))
     assert status == 2
-    assert "already exists; move one of them out of the way" in err
+    assert f"{hooks / kept} already exists; move one of them out of the way" in err
     assert (hooks / "post-commit").read_text() == "#!/bin/sh\necho new\n"
-    assert (hooks / "post-commit.hookagent-orig").read_text() == "#!/bin/sh\necho old\n"
+    assert (hooks / kept).read_text() == "#!/bin/sh\necho old\n"
 
 
 def test_uninstall_without_our_hook_is_a_no_op_and_never_deletes_theirs(tmp_path):

@@ -340,7 +340,7 @@ def test_an_existing_post_commit_is_kept_still_runs_and_is_restored(rig_factory,
     repos = tsvn.create_repository(tmp_path / "svnroot" / "project")
     write_script(repos / "hooks" / "post-commit", theirs)
     rig = rig_factory(transport)                      # installs over the existing repository
-    assert (rig.repos / "hooks" / "post-commit.hookagent-orig").read_text() == theirs
+    assert (rig.repos / "hooks" / "hookagent-chained" / "post-commit").read_text() == theirs
     good = rig.site.config_path.read_text()
     c = rig.client()
     wc = rig.checkout(c)

@@ -3,7 +3,11 @@
 A git work tree (or linked worktree) gets post-commit and post-rewrite, a bare repository
 post-receive, an svn repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
 the interpreter (this one, or --python) and of the config (--config, else $HOOKAGENT_CONFIG now,
-else none: the hook then looks in the default places). A hook already there is kept and chained.
+else none: the hook then looks in the default places). Where each hook goes is
+hookagent.layouts': a platform's dispatch folder (Gitea, Forgejo), GitLab's custom_hooks, else
+the hooks folder, where a hook already there is kept and chained. `--hooks-dir DIR` installs
+into a folder of hooks many repositories run; `--global` into the folder a global or system
+core.hooksPath names (refused without it); `--print` shows the hook and where, writing nothing.
 Where core.hooksPath is a folder of the work tree (husky, a committed .githooks/), nothing is
 written there: install refuses with the line to add to the team's script, or adds it
 (--team-hook; hookagent.hookmanagers).
@@ -17,13 +21,14 @@ import os
 import shutil
 import sys
 
-from hookagent.commands import add_config_option
-from hookagent.errors import warn
+from hookagent.commands import add_config_option, add_place_options
+from hookagent.errors import InstallError, warn
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", nargs="?", default=".", metavar="PATH",
+    p.add_argument("path", nargs="?", default=None, metavar="PATH",
                    help="git work tree, bare git repository or svn repository (default: .)")
+    add_place_options(p, "install")
     add_config_option(p, help="configuration file the hook uses (default: $HOOKAGENT_CONFIG now, else"
                               " the hook's default lookup)")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
@@ -32,6 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                         " post-receive for a bare repository)")
     p.add_argument("--python", metavar="INTERPRETER",
                    help=f"interpreter the hook runs hookagent with (default: this one, {sys.executable})")
+    p.add_argument("--print", action="store_true", dest="print_only",
+                   help="print the hook that would be written (on stdout) and where (on stderr); write nothing")
     p.add_argument("--no-owner-check", action="store_true",
                    help="root installing into another user's repository checks, as that user, that the hooks"
                         " can run the interpreter and read the config, the token file and the spool, and"
@@ -44,9 +51,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, hookmanagers, ownercheck
+    from hookagent import hookfiles, hookmanagers, layouts, ownercheck
 
-    target = hookfiles.detect(args.path)
+    target = layouts.target(args.path, hooks_dir=args.hooks_dir, global_=args.global_, verb="install")
+    if args.print_only and args.team_hook:
+        raise InstallError("--print writes nothing, and --team-hook writes into the team's script; give one of them")
     # husky, a committed hooks folder: refused with the line to add, or the line added (--team-hook)
     if hookmanagers.install(target, team_hook=args.team_hook, config=hookfiles.resolve_config(args.config),
                             say=print):
@@ -82,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"note: {python} cannot import hookagent; the hook will use {better}")
             python, importable = better, True
+    if args.print_only:     # nothing written: no owner check (its probe may make the spool)
+        settings = hookfiles.baked(config, python)
+        for item in hookfiles.plan(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings):
+            print(hookfiles.where_said(item), file=sys.stderr)
+            sys.stdout.write(item.text)
+        return 0
     owner = None if args.no_owner_check or not importable else ownercheck.owner_of(target)
     if owner is not None:   # root, for someone else: what the hooks need, checked as that user
         settings = ownercheck.check(owner, python, config, say=print)
@@ -89,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         settings = hookfiles.baked(config, python)
     hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
                       say=print)
-    if target.vcs == "git" and "post-receive" in hooks:   # refs as they are now count as processed
+    if target.vcs == "git" and "post-receive" in hooks and not target.shared:   # refs as they are now count as processed
         from hookagent.hook.push import seed_snapshot
         note = seed_snapshot(config, target.path)
         if note:

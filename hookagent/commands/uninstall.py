@@ -1,18 +1,21 @@
 """`hookagent uninstall [PATH]`: remove hookagent's hooks and put back the ones that were there.
 
-Only files carrying hookagent's id line are removed; a hook kept as `<name>.hookagent-orig` is put
-back byte for byte with its mode. Nothing installed is not an error.
+It looks wherever install may have put them (hookagent.layouts: the hooks folder, a dispatch
+folder, GitLab's custom_hooks, `--hooks-dir DIR`, `--global`). Only files carrying hookagent's id
+line are removed; a hook kept in `hookagent-chained/<name>` (or, by installs before it,
+`<name>.hookagent-orig`) is put back byte for byte with its mode. Nothing installed is not an error.
 """
 from __future__ import annotations
 
 import argparse
 
-from hookagent.commands import add_config_option
+from hookagent.commands import add_config_option, add_place_options
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", nargs="?", default=".", metavar="PATH",
+    p.add_argument("path", nargs="?", default=None, metavar="PATH",
                    help="git work tree, bare git repository or svn repository (default: .)")
+    add_place_options(p, "uninstall")
     add_config_option(p, help="accepted for symmetry with install; removing hooks needs no configuration")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
                    help="which hooks to remove (default: every hookagent hook found)")
@@ -21,9 +24,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, hookmanagers
+    from hookagent import hookfiles, hookmanagers, layouts
 
-    target = hookfiles.detect(args.path)
+    target = layouts.target(args.path, hooks_dir=args.hooks_dir, global_=args.global_, verb="uninstall")
     if args.team_hook:       # the line install --team-hook added to the team's script
         hookmanagers.uninstall(target, say=print)
         return 0
