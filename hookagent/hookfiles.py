@@ -376,6 +376,10 @@ def install(target: Target, hooks: Iterable[str], *, python: str, config: str | 
         place = item.place
         if place.layout == "plain":
             _install_plain(place.folder, place.hook, item.text, say)
+            if target.kind == "hooks-dir":
+                say(f"note: {place.path} runs where that file itself is run (a core.hooksPath, gitolite's"
+                    f" LOCAL_CODE hooks); GitLab's custom_hooks_dir runs only {place.hook}.d/*: for it, give"
+                    f" --hooks-dir {os.path.join(place.folder, place.hook + '.d')}")
         else:
             _install_in_folder(place, item.text, say)
         for other in layouts.candidates(target, place.hook):     # ours runs from one place only

@@ -110,7 +110,7 @@ def dispatcher_of(path: str, hook: str, folder: str) -> str | None:
     if GITEA_MARK.encode() in head and b".d/" in head:
         return "Gitea's (or Forgejo's) dispatcher runs it"
     if os.path.isdir(folder) and _NAMES_D.search(head):
-        return f"{hook} there runs it"
+        return f"the {hook} hook there runs that folder"
     return None
 
 
@@ -120,9 +120,10 @@ def gitlab_reason(git_dir: str) -> str | None:
         return "it has GitLab's custom_hooks folder"
     if _HASHED.search(os.path.realpath(git_dir)):
         return "it is in GitLab's hashed storage"
-    if re.search(rb"^\s*\[gitlab\]", _head(os.path.join(git_dir, "config")), re.M) and \
-            re.search(rb"^\s*fullpath\s*=", _head(os.path.join(git_dir, "config")), re.M):
-        return "its config has gitlab.fullpath"
+    from hookagent.hookfiles import _git
+    code, out, _err = _git(["config", "--file", os.path.join(git_dir, "config"), "--get", "gitlab.fullpath"], git_dir)
+    if code == 0 and out.strip():
+        return "its config has GitLab's gitlab.fullpath"
     return None
 
 
@@ -196,8 +197,9 @@ def _inside(path: str, folder: str) -> bool:
 
 def _common_dir(target: Target) -> str | None:
     from hookagent.hookfiles import _git
-    code, out, _err = _git(["rev-parse", "--path-format=absolute", "--git-common-dir"], target.path)
-    return (out.strip() or None) if code == 0 else None
+    code, out, _err = _git(["rev-parse", "--git-common-dir"], target.path)
+    out = out.strip()
+    return os.path.join(target.path, out) if code == 0 and out else None
 
 
 def check_hooks_path(target: Target, allow_global: bool, verb: str = "install") -> Target:

@@ -21,7 +21,6 @@ import pytest
 
 from hookagent import hookfiles, inbox
 from hookagent.devserver import DevServer
-from testing import fakepython
 from testing.repos import git, git_bare, git_commit, git_push, git_work_tree, rev, run, write_script
 from testing.site import TOKEN, Site, kill_background_agent, prepare_as_the_hook
 from testing.wait import wait_until
@@ -465,6 +464,26 @@ def test_an_install_that_kept_hookagent_orig_runs_it_under_its_name_then_moves_i
     assert log.read_text() == "team ran\n" * 2 and len(records(spool)) == 2
     ok("uninstall", str(repo))
     assert (hooks / "post-commit").read_bytes() == dispatcher and os.stat(hooks / "post-commit").st_mode & 0o777 == 0o750
+
+
+def test_any_dispatcher_with_its_folder_there_gets_ours_in_that_folder(tmp_path):
+    """Not only Gitea's: a foreign hook that names a .d folder which is there (here one running
+    "$0.d"/*, the usual home-made dispatcher) gets ours in that folder, and is left as it is."""
+    conf, spool = conf_with_spool(tmp_path)
+    repo = git_work_tree(tmp_path / "work")
+    hooks = repo / ".git" / "hooks"
+    log = tmp_path / "team.log"
+    dispatcher = write_script(hooks / "post-commit", '#!/bin/sh\nfor h in "$0.d"/*; do "$h" "$@"; done\n')
+    write_script(hooks / "post-commit.d" / "10-team", f"#!/bin/sh\necho team ran >>{shlex.quote(str(log))}\n")
+    before = files(hooks)
+    proc = ok("install", str(repo), "--config", str(conf), "--hooks", "post-commit")
+    assert proc.stdout == (f"installed post-commit in {hooks / 'post-commit.d'} as hookagent (the post-commit hook"
+                           " there runs that folder; the other files there are left as they are)\n")
+    git_commit(repo, "Dispatched [#505]")
+    assert log.read_text() == "team ran\n"
+    assert [r.objects[0].sha for r in records(spool)] == [rev(repo)]
+    ok("uninstall", str(repo))
+    assert files(hooks) == before and dispatcher.exists()
 
 
 def test_a_foreign_file_named_like_ours_in_a_dispatch_folder_is_never_touched(tmp_path):
