@@ -357,18 +357,31 @@ def test_ours_in_giteas_dispatch_folder_is_found_through_the_dispatcher(tmp_path
                                                   f" which the dispatcher {hooks}/post-receive skips")
 
 
-def test_giteas_dispatcher_chained_under_another_name_warns_that_its_folder_no_longer_runs(tmp_path, site):
+@pytest.mark.parametrize("ours", ["before-run_orig", "now"])
+def test_giteas_dispatcher_chained_under_another_name_warns_that_its_folder_no_longer_runs(tmp_path, site, ours):
+    """Installs before hookagent-chained/ ran a chained hook under the name .hookagent-orig, so a
+    dispatcher finding its folder by `basename $0` ran nothing; ours now runs it under its own name,
+    but a platform writing its dispatcher again would drop ours. Either way: install again."""
     bare = installed_bare(tmp_path, site)
     hooks = bare / "hooks"
+    if ours == "before-run_orig":
+        text = (hooks / "post-receive").read_text()
+        (hooks / "post-receive").write_text(text.replace("run_orig()", "chain_orig()"))
     write_script(hooks / "post-receive.hookagent-orig", GITEA_DISPATCHER)
     write_script(hooks / "post-receive.d" / "gitea", "#!/bin/sh\ncat >/dev/null\n")
     proc = doctor(bare)
     assert proc.returncode == 0, proc.stdout
+    fix = f" \u2014 fix: hookagent install {bare} (puts the dispatcher back, and ours in {hooks}/post-receive.d/)"
+    if ours == "now":
+        assert lines(proc)["post-receive"] == (
+            f"warn post-receive: git runs ours ({hooks}/post-receive), then {hooks}/post-receive.hookagent-orig, the"
+            f" dispatcher of {hooks}/post-receive.d/: a platform that writes its dispatcher again (Gitea's"
+            " resynchronize hooks) drops ours" + fix)
+        return
     assert lines(proc)["post-receive"] == (
         f"warn post-receive: git runs ours ({hooks}/post-receive), then {hooks}/post-receive.hookagent-orig, a"
         " dispatcher that finds its folder by the name it runs under: it looks in post-receive.hookagent-orig.d/,"
-        f" so the hooks in {hooks}/post-receive.d/ no longer run \u2014 fix: hookagent uninstall {bare} (puts the"
-        f" dispatcher back), then put ours in {hooks}/post-receive.d/")
+        f" so the hooks in {hooks}/post-receive.d/ no longer run" + fix)
 
 
 MULTI_HOOK_DRIVER = """#!/bin/sh

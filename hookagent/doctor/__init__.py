@@ -8,8 +8,8 @@ root runs it, else whoever runs doctor). In order:
   (``git rev-parse --git-path hooks``, so core.hooksPath and its origin count), whether it is ours,
   executable, or reaches ours through a dispatcher: a ``NAME.d/`` folder (Gitea, Forgejo),
   GitLab's ``custom_hooks/``, gitolite's multi-hook driver (``NAME.*``), husky's ``.husky/_``;
-  and whether the hook ours chains (``NAME.hookagent-orig``) leads back to ours (it would run
-  itself without end);
+  and whether the hook ours chains (``hookagent-chained/NAME``, or ``NAME.hookagent-orig``) leads
+  back to ours (it would run itself without end);
 - ``interpreter`` and ``config``: the interpreter baked into our hook starts as that user, imports
   hookagent, reads the configuration (ownercheck's probe, run as that user);
 - ``spool``: there (or makeable), a real folder, the user's (or shared through spool_group), not

@@ -1,7 +1,8 @@
 """Which hook files git (or svn) really runs for a repository, and whether ours is among them:
 directly, or through a dispatcher (a ``NAME.d/`` folder: Gitea, Forgejo; GitLab's
 ``custom_hooks/``; gitolite's multi-hook driver, which runs ``NAME.*``; husky 9's ``.husky/_``);
-and whether the hook ours chains (``NAME.hookagent-orig``) leads back to ours."""
+and whether the hook ours chains (``hookagent-chained/NAME``, or ``NAME.hookagent-orig`` from installs
+before it) leads back to ours."""
 from __future__ import annotations
 
 import glob
@@ -10,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from hookagent import hookfiles, process
+from hookagent import hookfiles, layouts, process
 from hookagent.doctor.base import Result, Who, cannot_run, fail, ok, warn
 from hookagent.hookfiles import ORIG_SUFFIX, Target, is_ours
 from hookagent.hookmanagers import LINE
@@ -184,7 +185,9 @@ def _missing(target: Target, place: Place, name: str, required: bool) -> Result:
 
 
 def _ours_runs(target: Target, place: Place, name: str, path: str, who: Who) -> Result:
-    orig = path + ORIG_SUFFIX
+    orig = layouts.chained_path(os.path.dirname(path), name)
+    if not os.path.lexists(orig):
+        orig = path + ORIG_SUFFIX
     chained = ""
     if os.path.lexists(orig):
         loop = _leads_back(path, orig)
@@ -197,10 +200,14 @@ def _ours_runs(target: Target, place: Place, name: str, path: str, who: Who) -> 
             return warn(name, f"{place.vcs} runs ours ({path}), but not the hook kept beside it: {orig} ({why})",
                         f"chmod +x {orig}, or remove it if it is not wanted")
         if _basename_dispatcher(orig) and os.path.isdir(path + ".d"):
+            fix = f"hookagent install {target.path} (puts the dispatcher back, and ours in {path}.d/)"
+            if "run_orig()" in _text(path):     # ours runs it under its own name: its folder still runs
+                return warn(name, f"{place.vcs} runs ours ({path}), then {orig}, the dispatcher of {path}.d/: a"
+                                  f" platform that writes its dispatcher again (Gitea's resynchronize hooks) drops ours",
+                            fix)
             return warn(name, f"{place.vcs} runs ours ({path}), then {orig}, a dispatcher that finds its folder by the"
-                              f" name it runs under: it looks in {name}{ORIG_SUFFIX}.d/, so the hooks in"
-                              f" {path}.d/ no longer run",
-                        f"hookagent uninstall {target.path} (puts the dispatcher back), then put ours in {path}.d/")
+                              f" name it runs under: it looks in {os.path.basename(orig)}.d/, so the hooks in"
+                              f" {path}.d/ no longer run", fix)
         chained = f", then {os.path.basename(orig)}"
     if _gitolite(target, place.hooks_dir) and not os.path.islink(path):
         return warn(name, f"git runs ours ({path}), but gitolite replaces this repository's hooks (gitolite setup"
