@@ -23,14 +23,16 @@ For each hook NAME, in the hooks folder H git names for the repository (core.hoo
   as H/NAME.hookagent-orig: the hook still runs that one, install moves it, uninstall puts
   either back byte for byte.
 - **--hooks-dir DIR** (places nothing can detect: GitLab's global custom_hooks_dir, gitolite's
-  LOCAL_CODE hooks, Forgejo's shared hooks folder): DIR named NAME.d is NAME's dispatch
+  LOCAL_CODE hooks): DIR named NAME.d is NAME's dispatch
   folder: ours is DIR/hookagent (the folder is made when missing); else when DIR/NAME.d/ is a
   folder, ours is DIR/NAME.d/hookagent; else DIR/NAME, plain as above. The hook is rendered
   without a repository: it takes the one it runs in.
 - **a global core.hooksPath** (user or system git config) is written into only with
   ``--global`` (the hook then runs in every repository of that user or machine, and is rendered
-  without a repository); a repository-local one that points outside the repository's git dir
-  (husky's ``.husky/_``, a shared folder) is refused with a pointer to ``--hooks-dir``.
+  without a repository). A repository's own that points outside its git dir and its work tree
+  (Forgejo's shared hooks folder, a machine-local folder several repositories name) is used as
+  git says, and the hook rendered without a repository too; one inside the work tree (husky's
+  ``.husky/_``, a committed ``.githooks/``) is hookagent.hookmanagers'.
 
 Only a file carrying our id line is ever replaced or removed (hookfiles.is_ours).
 """
@@ -203,10 +205,12 @@ def _common_dir(target: Target) -> str | None:
 
 
 def check_hooks_path(target: Target, allow_global: bool, verb: str = "install") -> Target:
-    """Refuse a hooks folder that core.hooksPath points outside this repository, unless the user
-    said so: a global or system one with --global (the target is then shared by every
-    repository); a repository-local one outside the git dir never (--hooks-dir says it
-    explicitly). Returns the target to use."""
+    """The target to use, by where core.hooksPath is set: a global or system one only with
+    --global (refused without), and then shared by every repository; a repository's own pointing
+    outside its git dir and its work tree (a folder on this machine that other repositories may
+    name too: Forgejo points every repository at one) shared as well: the hook is written for
+    whichever repository runs it. A repository's own inside its work tree (husky, a committed
+    .githooks/) is hookmanagers' to refuse or serve."""
     import dataclasses
     if target.kind not in ("git-worktree", "git-bare"):
         if allow_global:
@@ -231,12 +235,10 @@ def check_hooks_path(target: Target, allow_global: bool, verb: str = "install") 
                            f" ({shown + ' in ' + where if setting else 'none is set'}); {verb} without --global")
     if setting:
         common = _common_dir(target)
-        if common is None or not _inside(target.hooks_dir, common):
-            raise InstallError(
-                f"{shown} for {target.path} ({where}), a folder outside its git dir that other repositories"
-                f" or the team's commits may share, where hookagent does not write this machine's paths;"
-                f" to {verb} there for every repository that uses it, run hookagent {verb} --hooks-dir"
-                f" {target.hooks_dir}")
+        inside_git_dir = common is not None and _inside(target.hooks_dir, common)
+        inside_work_tree = target.kind == "git-worktree" and _inside(target.hooks_dir, target.path)
+        if not inside_git_dir and not inside_work_tree:
+            return dataclasses.replace(target, shared=True)
     return target
 
 

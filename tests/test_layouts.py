@@ -250,11 +250,12 @@ def test_an_install_that_renamed_gitea_s_dispatcher_is_repaired_by_installing_ag
     assert record.headers["hook"] == "post-receive" and record.repo == str(bare)
 
 
-def test_forgejo_s_shared_hooks_folder_is_refused_per_repository_and_taken_with_hooks_dir(tmp_path):
+def test_forgejo_s_shared_hooks_folder_serves_every_repository_that_names_it(tmp_path):
     """Forgejo writes its dispatcher once, in its git home's hooks/, and points each repository's
-    core.hooksPath there. Installing into one repository would install for all: refused, with the
-    command that says so. With --hooks-dir the hook knows no repository and takes the one it runs
-    in: the processed-refs snapshot's key too (computed by sh, so no Python after the first push)."""
+    core.hooksPath there. Installing for one repository installs for all of them: ours goes into
+    that folder's post-receive.d/, written without a repository; it takes the one it runs in, and
+    the key of its processed-refs snapshot too (worked out by sh: after a repository's first
+    push, no Python). uninstall --hooks-dir of that folder takes it out again."""
     home_hooks = tmp_path / "forgejo-home" / "hooks"
     gitea_log = tmp_path / "gitea.log"
     write_script(home_hooks / "post-receive", FORGEJO_POST_RECEIVE)
@@ -267,16 +268,12 @@ def test_forgejo_s_shared_hooks_folder_is_refused_per_repository_and_taken_with_
     starts = tmp_path / "python.log"
     py = counting_python(tmp_path / "bin" / "python", starts)
 
-    line = refused("install", str(repos[0]), "--python", str(py), "--config", str(conf))
-    assert f"core.hooksPath is {home_hooks} for {repos[0]}" in line
-    assert line.endswith(f"run hookagent install --hooks-dir {home_hooks}")
-    assert files(home_hooks) == forgejo_files
-
-    proc = ok("install", "--hooks-dir", str(home_hooks), "--python", str(py), "--config", str(conf), cwd=tmp_path)
+    proc = ok("install", str(repos[0]), "--python", str(py), "--config", str(conf))
     ours = home_hooks / "post-receive.d" / "hookagent"
-    assert proc.stdout == (f"installed post-receive in {ours.parent} as hookagent (post-receive.d is there; the"
-                           " other files there are left as they are)\n")
+    assert proc.stdout == (f"installed post-receive in {ours.parent} as hookagent (Gitea's (or Forgejo's) dispatcher"
+                           " runs it; the other files there are left as they are)\n")
     assert (rendered(ours)["REPO"], rendered(ours)["RKEY"]) == ("", "")
+    assert {k: v for k, v in files(home_hooks).items() if k != "post-receive.d/hookagent"} == forgejo_files
 
     work = git_work_tree(tmp_path / "work")
     for n, bare in enumerate(repos * 2):
@@ -286,11 +283,35 @@ def test_forgejo_s_shared_hooks_folder_is_refused_per_repository_and_taken_with_
     got = records(spool)
     assert sorted(r.repo for r in got) == sorted(str(b) for b in repos * 2)
     prepares = [line for line in starts.read_text().splitlines() if "--prepare" in line]
-    assert len(prepares) == 2      # each repository's first push keeps its refs; then sh alone
+    assert len(prepares) == 1      # two's first push keeps its refs (install kept one's); then sh alone
 
     proc = ok("uninstall", "--hooks-dir", str(home_hooks), cwd=tmp_path)
     assert proc.stdout == f"removed post-receive from {ours.parent}\n"
     assert files(home_hooks) == forgejo_files
+
+
+def test_hooks_dir_without_a_d_folder_gets_hook_files_for_every_repository_that_runs_them(tmp_path):
+    """A folder whose files are linked or copied into repositories' hooks/ (gitolite's LOCAL_CODE
+    hooks/common, which `gitolite setup --hooks-only` links into every repository): ours is
+    DIR/post-receive, written without a repository, and records each repository it runs in."""
+    conf, spool = conf_with_spool(tmp_path)
+    common = tmp_path / "local" / "hooks" / "common"
+    common.mkdir(parents=True)
+    proc = ok("install", "--hooks-dir", str(common), "--config", str(conf), cwd=tmp_path)
+    assert proc.stdout.splitlines() == [
+        f"installed post-receive in {common}",
+        f"note: {common / 'post-receive'} runs where that file itself is run (a core.hooksPath, gitolite's LOCAL_CODE"
+        f" hooks); GitLab's custom_hooks_dir runs only post-receive.d/*: for it, give --hooks-dir"
+        f" {common / 'post-receive.d'}"]
+    repos = [git_bare(tmp_path / "repositories" / f"{name}.git") for name in ("one", "two")]
+    work = git_work_tree(tmp_path / "work")
+    for n, bare in enumerate(repos):
+        os.symlink(common / "post-receive", bare / "hooks" / "post-receive")
+        git_commit(work, f"Common {n} [#32{n}]")
+        git_push(work, bare, "main")
+    assert sorted(r.repo for r in records(spool)) == sorted(str(b) for b in repos)
+    proc = ok("uninstall", "--hooks-dir", str(common), cwd=tmp_path)
+    assert proc.stdout == f"removed post-receive from {common}\n" and os.listdir(common) == []
 
 
 # --- GitLab -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def add_place_options(p: argparse.ArgumentParser, verb: str) -> None:
     p.add_argument("--hooks-dir", metavar="DIR",
                    help=f"{verb} in this folder of hooks, for every repository that runs it, instead of a"
                         " repository's: GitLab's global custom_hooks_dir (give DIR/post-receive.d), gitolite's"
-                        " LOCAL_CODE hooks, Forgejo's shared hooks folder. DIR named NAME.d: ours is DIR/hookagent;"
+                        " LOCAL_CODE hooks. DIR named NAME.d: ours is DIR/hookagent;"
                         " DIR holding NAME.d/: DIR/NAME.d/hookagent; else DIR/NAME")
     p.add_argument("--global", action="store_true", dest="global_",
                    help=f"{verb} in the hooks folder a global or system core.hooksPath names (its hooks run in"

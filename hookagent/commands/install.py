@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         settings = hookfiles.baked(config, python)
     hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
                       say=print)
-    if target.vcs == "git" and "post-receive" in hooks and not target.shared:   # refs as they are now count as processed
+    # The repository named: its refs as they are now count as processed.
+    if target.kind in ("git-worktree", "git-bare") and "post-receive" in hooks:
         from hookagent.hook.push import seed_snapshot
         note = seed_snapshot(config, target.path)
         if note:
