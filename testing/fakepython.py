@@ -50,7 +50,8 @@ def calls(log: str | Path) -> list[dict]:
         text = Path(log).read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # Only whole lines: a fake still writing its line (the agent starts detached) has no newline yet.
+    return [json.loads(line) for line in text.split("\n")[:-1] if line.strip()]
 
 
 PREFIX = ["-I", "-c", "import sys; from hookagent.main import main; sys.exit(main())"]
