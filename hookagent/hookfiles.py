@@ -274,6 +274,17 @@ def is_ours(path: str) -> bool:
     return any(line.startswith(ID_PREFIX.encode()) for line in head.splitlines()[:10])
 
 
+def leads_back(chained: str, hook: str) -> bool:
+    """Whether the hook file ``chained``, run after ours at ``hook``, would run ours again: it
+    carries our id line (a copy of ours), or it is, or links to, the file at ``hook``."""
+    if is_ours(chained) or os.path.realpath(chained) == os.path.realpath(hook):
+        return True
+    try:
+        return os.path.samefile(chained, hook)     # a hard link
+    except OSError:
+        return False
+
+
 def _write_hook(path: str, text: str) -> None:
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.hookagent-tmp-{os.getpid()}")
     try:
@@ -346,6 +357,9 @@ def install(target: Target, hooks: Iterable[str], *, python: str, config: str | 
                                    f" {where}") from None
             note = f" (kept your existing hook as {hook}{ORIG_SUFFIX})"
         elif os.path.lexists(orig):
+            if leads_back(orig, path):
+                raise InstallError(f"{orig} is hookagent's own hook (or links to {hook}): chained after ours, it"
+                                   " would run ours again; remove it, then install again")
             note = f" (your {hook}{ORIG_SUFFIX} still runs after it)"
         if os.path.lexists(path) and not os.path.islink(path) and _read_bytes(path) == text.encode():
             if os.access(path, os.X_OK):

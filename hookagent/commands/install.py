@@ -6,7 +6,8 @@ the interpreter (this one, or --python) and of the config (--config, else $HOOKA
 else none: the hook then looks in the default places). A hook already there is kept and chained.
 Where core.hooksPath is a folder of the work tree (husky, a committed .githooks/), nothing is
 written there: install refuses with the line to add to the team's script, or adds it
-(--team-hook; hookagent.hookmanagers).
+(--team-hook; hookagent.hookmanagers). In a repository gitolite manages, the hook goes among
+its repo-specific hooks instead (hookagent.gitolite), where gitolite keeps it.
 Root installing into another user's repository checks, as that user, what the hooks will need
 (hookagent.ownercheck), and refuses in one line when they would fail.
 """
@@ -18,7 +19,7 @@ import shutil
 import sys
 
 from hookagent.commands import add_config_option
-from hookagent.errors import warn
+from hookagent.errors import InstallError, warn
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, hookmanagers, ownercheck
+    from hookagent import gitolite, hookfiles, hookmanagers, ownercheck
 
     target = hookfiles.detect(args.path)
     # husky, a committed hooks folder: refused with the line to add, or the line added (--team-hook)
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
                             say=print):
         return 0
     hooks = hookfiles.choose_hooks(target, args.hooks)
+    # gitolite puts its own hooks back into a repository it manages: ours goes where it keeps them.
+    site = gitolite.find(target, hooks)
     python = hookfiles.resolve_python(args.python)
     config = hookfiles.resolve_config(args.config)
     svnlook = None
@@ -87,8 +90,12 @@ def run(args: argparse.Namespace) -> int:
         settings = ownercheck.check(owner, python, config, say=print)
     else:
         settings = hookfiles.baked(config, python)
-    hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
-                      say=print)
+    pending = None
+    if site is not None:
+        pending = gitolite.install(site, hooks, python=python, config=config, settings=settings, say=print)
+    else:
+        hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
+                          say=print)
     if target.vcs == "git" and "post-receive" in hooks:   # refs as they are now count as processed
         from hookagent.hook.push import seed_snapshot
         note = seed_snapshot(config, target.path)
@@ -100,4 +107,6 @@ def run(args: argparse.Namespace) -> int:
                  else "there is none yet, so svn refuses every log edit")
         print(f"note: svn also needs a pre-revprop-change hook in {target.hooks_dir} that allows"
               f" svn:log edits ({state})")
+    if pending:    # written, but not run yet: what is left for the user to do
+        raise InstallError(pending)
     return 0

@@ -1,7 +1,8 @@
 """`hookagent uninstall [PATH]`: remove hookagent's hooks and put back the ones that were there.
 
 Only files carrying hookagent's id line are removed; a hook kept as `<name>.hookagent-orig` is put
-back byte for byte with its mode. Nothing installed is not an error.
+back byte for byte with its mode. In a repository gitolite manages, ours is removed from its
+repo-specific hooks (hookagent.gitolite). Nothing installed is not an error.
 """
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, hookmanagers
+    from hookagent import gitolite, hookfiles, hookmanagers
 
     target = hookfiles.detect(args.path)
     if args.team_hook:       # the line install --team-hook added to the team's script
         hookmanagers.uninstall(target, say=print)
         return 0
     hooks = hookfiles.choose_hooks(target, args.hooks) if args.hooks else None
-    hookfiles.uninstall(target, hooks, say=print)
+    if not gitolite.uninstall(target, hooks, say=print):   # ours among gitolite's repo-specific hooks
+        hookfiles.uninstall(target, hooks, say=print)
     return 0
