@@ -290,6 +290,17 @@ def is_ours(path: str) -> bool:
     return any(line.startswith(ID_PREFIX.encode()) for line in head.splitlines()[:10])
 
 
+def leads_back(chained: str, hook: str) -> bool:
+    """Whether the hook file ``chained``, run after ours at ``hook``, would run ours again: it
+    carries our id line (a copy of ours), or it is, or links to, the file at ``hook``."""
+    if is_ours(chained) or os.path.realpath(chained) == os.path.realpath(hook):
+        return True
+    try:
+        return os.path.samefile(chained, hook)     # a hard link
+    except OSError:
+        return False
+
+
 def _write_hook(path: str, text: str) -> None:
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.hookagent-tmp-{os.getpid()}")
     try:
@@ -435,9 +446,11 @@ def _install_plain(where: str, hook: str, text: str, say: Say) -> None:
         if os.path.lexists(chained):
             raise InstallError(f"{legacy} and {chained} both exist; keep the one that is your hook from before"
                                " hookagent (move the other away), then install again")
+        _refuse_leading_back(legacy, path, hook)
         move_legacy = True      # after ours is written: this version's hook runs either
         note = f" (moved your {hook}{layouts.LEGACY_SUFFIX} to {shown}; it still runs after ours, under its own name)"
     elif os.path.lexists(chained):
+        _refuse_leading_back(chained, path, hook)
         note = f" (your {shown} still runs after it)"
     if not move_legacy and _up_to_date(path, text):
         say(f"{hook} in {where} is already installed and up to date{note}")
@@ -447,6 +460,14 @@ def _install_plain(where: str, hook: str, text: str, say: Say) -> None:
     if move_legacy:
         _keep(legacy, chained)
     say(f"{verb} {hook} in {where}{note}")
+
+
+def _refuse_leading_back(kept: str, path: str, hook: str) -> None:
+    """A kept hook that ours would chain (in hookagent-chained/, or one moved there now) must not
+    be ours or link to ours: chained after ours, it would run ours again."""
+    if leads_back(kept, path):
+        raise InstallError(f"{kept} is hookagent's own hook (or links to {hook}): chained after ours, it"
+                           " would run ours again; remove it, then install again")
 
 
 def _keep(src: str, dest: str) -> None:

@@ -27,6 +27,55 @@ def run(cmd: list[str], cwd: PathLike | None = None, *, input: bytes | str | Non
     return proc
 
 
+def bounded(cmd: list[str], cwd: PathLike | None = None, *, input: bytes | None = None,
+            env: dict[str, str] | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Run a command to its end (bytes captured, not checked), in a process group of its own, for
+    at most ``timeout`` seconds: a hook that runs itself forever must fail the test, not hang the
+    suite. Past it, every process of the group is killed (again, until none is left: a loop forks
+    while it is being killed) and AssertionError says how many there were. The timeout only ends
+    a broken test; a passing one returns as soon as the command ends."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, start_new_session=True,
+                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        killed = kill_group(proc.pid)
+        out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(map(str, cmd))} did not end within {timeout:.0f} s; killed its process"
+                             f" group ({killed} processes)\n{err.decode(errors='replace')[-2000:]}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def kill_group(pgid: int) -> int:
+    """SIGKILL every live process of a process group until none is left; how many there were."""
+    import signal
+    seen: set[int] = set()
+    while True:
+        live = [pid for pid, group, state in _processes() if group == pgid and state != "Z"]
+        if not live:
+            return len(seen)
+        seen.update(live)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, process group, state) of every process, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            out.append((int(entry), int(fields[2]), fields[0].decode()))
+    return out
+
+
 def git(repo: PathLike, *args: str, **kw) -> subprocess.CompletedProcess:
     return run(["git", "-C", str(repo), *args], **kw)
 

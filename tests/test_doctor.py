@@ -411,9 +411,9 @@ def test_gitolites_driver_without_ours_fails_with_where_gitolite_keeps_hooks(tmp
     assert proc.returncode == 1
     assert failing(proc)[0] == (
         f"FAIL post-receive: git runs {hooks}/post-receive, gitolite's multi-hook driver, which runs post-receive.*"
-        " there; none of them is ours \u2014 fix: put ours in gitolite's LOCAL_CODE: hooks/common/post-receive"
-        " (every repository), or hooks/repo-specific/ named by the repository's `option hook.post-receive`; then"
-        " run gitolite setup --hooks-only")
+        f" there; none of them is ours \u2014 fix: hookagent install {bare} (it puts ours among gitolite's"
+        " repo-specific hooks under LOCAL_CODE, named by `option hook.post-receive.hookagent` in gitolite.conf,"
+        " where gitolite keeps it)")
 
     (hooks / "post-receive.h00-hookagent").symlink_to(ours)   # what the repo-specific trigger links
     proc = doctor(bare)

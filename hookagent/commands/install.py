@@ -10,7 +10,8 @@ into a folder of hooks many repositories run; `--global` into the folder a globa
 core.hooksPath names (refused without it); `--print` shows the hook and where, writing nothing.
 Where core.hooksPath is a folder of the work tree (husky, a committed .githooks/), nothing is
 written there: install refuses with the line to add to the team's script, or adds it
-(--team-hook; hookagent.hookmanagers).
+(--team-hook; hookagent.hookmanagers). In a repository gitolite manages, the hook goes among
+its repo-specific hooks instead (hookagent.gitolite), where gitolite keeps it.
 Root installing into another user's repository checks, as that user, what the hooks will need
 (hookagent.ownercheck), and refuses in one line when they would fail.
 """
@@ -51,7 +52,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, hookmanagers, layouts, ownercheck
+    from hookagent import gitolite, hookfiles, hookmanagers, layouts, ownercheck
 
     target = layouts.target(args.path, hooks_dir=args.hooks_dir, global_=args.global_, verb="install")
     if args.print_only and args.team_hook:
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
                             say=print):
         return 0
     hooks = hookfiles.choose_hooks(target, args.hooks)
+    # gitolite puts its own hooks back into a repository it manages: ours goes where it keeps them.
+    site = gitolite.find(target, hooks)
     python = hookfiles.resolve_python(args.python)
     config = hookfiles.resolve_config(args.config)
     svnlook = None
@@ -93,17 +96,25 @@ def run(args: argparse.Namespace) -> int:
             python, importable = better, True
     if args.print_only:     # nothing written: no owner check (its probe may make the spool)
         settings = hookfiles.baked(config, python)
-        for item in hookfiles.plan(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings):
+        planned = gitolite.target(site) if site is not None else target
+        for item in hookfiles.plan(planned, hooks, python=python, config=config, svnlook=svnlook, settings=settings):
             print(hookfiles.where_said(item), file=sys.stderr)
             sys.stdout.write(item.text)
+            if site is not None:
+                print(f"note: gitolite runs it once `{site.option(item.place.hook)}` is under `repo {site.repo}` in"
+                      " gitolite.conf and `gitolite setup` has linked it", file=sys.stderr)
         return 0
     owner = None if args.no_owner_check or not importable else ownercheck.owner_of(target)
     if owner is not None:   # root, for someone else: what the hooks need, checked as that user
         settings = ownercheck.check(owner, python, config, say=print)
     else:
         settings = hookfiles.baked(config, python)
-    hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
-                      say=print)
+    pending = None
+    if site is not None:
+        pending = gitolite.install(site, hooks, python=python, config=config, settings=settings, say=print)
+    else:
+        hookfiles.install(target, hooks, python=python, config=config, svnlook=svnlook, settings=settings,
+                          say=print)
     # The repository named: its refs as they are now count as processed.
     if target.kind in ("git-worktree", "git-bare") and "post-receive" in hooks:
         from hookagent.hook.push import seed_snapshot
@@ -116,4 +127,6 @@ def run(args: argparse.Namespace) -> int:
                  else "there is none yet, so svn refuses every log edit")
         print(f"note: svn also needs a pre-revprop-change hook in {target.hooks_dir} that allows"
               f" svn:log edits ({state})")
+    if pending:    # written, but not run yet: what is left for the user to do
+        raise InstallError(pending)
     return 0

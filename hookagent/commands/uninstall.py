@@ -3,7 +3,9 @@
 It looks wherever install may have put them (hookagent.layouts: the hooks folder, a dispatch
 folder, GitLab's custom_hooks, `--hooks-dir DIR`, `--global`). Only files carrying hookagent's id
 line are removed; a hook kept in `hookagent-chained/<name>` (or, by installs before it,
-`<name>.hookagent-orig`) is put back byte for byte with its mode. Nothing installed is not an error.
+`<name>.hookagent-orig`) is put back byte for byte with its mode. In a repository gitolite
+manages, ours is removed from its repo-specific hooks (hookagent.gitolite). Nothing installed is
+not an error.
 """
 from __future__ import annotations
 
@@ -24,12 +26,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hookagent import hookfiles, hookmanagers, layouts
+    from hookagent import gitolite, hookfiles, hookmanagers, layouts
 
     target = layouts.target(args.path, hooks_dir=args.hooks_dir, global_=args.global_, verb="uninstall")
     if args.team_hook:       # the line install --team-hook added to the team's script
         hookmanagers.uninstall(target, say=print)
         return 0
     hooks = hookfiles.choose_hooks(target, args.hooks) if args.hooks else None
-    hookfiles.uninstall(target, hooks, say=print)
+    if not gitolite.uninstall(target, hooks, say=print):   # ours among gitolite's repo-specific hooks
+        hookfiles.uninstall(target, hooks, say=print)
     return 0

@@ -156,7 +156,7 @@ def check_hook(target: Target, place: Place, name: str, who: Who, required: bool
             return found
     if _gitolite(target, place.hooks_dir):
         return fail(name, f"git runs {path} in this repository gitolite manages, and it runs nothing of ours",
-                    _GITOLITE_FIX.format(name=name)), None
+                    _GITOLITE_FIX.format(name=name, path=target.path)), None
     elsewhere = os.path.join(place.default_dir, name)
     also = (f"; ours is in {elsewhere}, which git does not run" if place.hooks_dir != place.default_dir
             and is_ours(elsewhere) else "")
@@ -164,8 +164,8 @@ def check_hook(target: Target, place: Place, name: str, who: Who, required: bool
                 f"hookagent install {target.path} (it keeps that hook and runs it after ours)"), None
 
 
-_GITOLITE_FIX = ("put ours in gitolite's LOCAL_CODE: hooks/common/{name} (every repository), or hooks/repo-specific/"
-                 " named by the repository's `option hook.{name}`; then run gitolite setup --hooks-only")
+_GITOLITE_FIX = ("hookagent install {path} (it puts ours among gitolite's repo-specific hooks under LOCAL_CODE,"
+                 " named by `option hook.{name}.hookagent` in gitolite.conf, where gitolite keeps it)")
 
 
 def _missing(target: Target, place: Place, name: str, required: bool) -> Result:
@@ -177,7 +177,7 @@ def _missing(target: Target, place: Place, name: str, required: bool) -> Result:
                     f"hookagent install {target.path} (to put ours where git looks), or remove core.hooksPath"
                     f" from {place.origin.rsplit(', ', 1)[-1] if place.origin else 'the git config'}")
     if _gitolite(target, place.hooks_dir):
-        return fail(name, f"gitolite manages this repository and there is no {path}", _GITOLITE_FIX.format(name=name))
+        return fail(name, f"gitolite manages this repository and there is no {path}", _GITOLITE_FIX.format(name=name, path=target.path))
     if not required:
         return ok(name, OPTIONAL.get(name, "not installed"))
     return fail(name, f"{place.vcs} would run {path}{place.said()}, and there is none: nothing is recorded",
@@ -211,7 +211,7 @@ def _ours_runs(target: Target, place: Place, name: str, path: str, who: Who) -> 
         chained = f", then {os.path.basename(orig)}"
     if _gitolite(target, place.hooks_dir) and not os.path.islink(path):
         return warn(name, f"git runs ours ({path}), but gitolite replaces this repository's hooks (gitolite setup"
-                          " --hooks-only)", _GITOLITE_FIX.format(name=name))
+                          " --hooks-only)", _GITOLITE_FIX.format(name=name, path=target.path))
     via = f" (through {os.path.realpath(path)})" if os.path.islink(path) else ""
     return ok(name, f"{place.vcs} runs {path}{place.said()}: ours{via}{chained}")
 
@@ -243,7 +243,7 @@ def _through_driver(target: Target, path: str, name: str, who: Who) -> tuple[Res
                 return fail(name, f"ours is {entry}, which gitolite's driver skips: {why}", f"chmod +x {entry}"), entry
             return ok(name, f"git runs {path}, gitolite's multi-hook driver, which runs ours: {entry}"), entry
     return fail(name, f"git runs {path}, gitolite's multi-hook driver, which runs {name}.* there; none of them is ours",
-                _GITOLITE_FIX.format(name=name)), None
+                _GITOLITE_FIX.format(name=name, path=target.path)), None
 
 
 def _gitlab(target: Target, name: str, who: Who) -> tuple[Result, str | None] | None:
