@@ -384,7 +384,9 @@ class Spool:
                 raise UnsafeFile(path, "is not a regular file")
             self._check_owner(st, path)
             if flags & _WRITING and st.st_nlink > 1:
-                raise UnsafeFile(path, f"has {st.st_nlink} hard links (it may be someone else's file)")
+                st = _settled(fd, st)
+                if st.st_nlink > 1:
+                    raise UnsafeFile(path, f"has {st.st_nlink} hard links (it may be someone else's file)")
             if flags & os.O_TRUNC:
                 os.ftruncate(fd, 0)
         except BaseException:
@@ -843,6 +845,18 @@ def open_log(path: str, spool_dir: str, group: str | None) -> int:
     if os.path.dirname(path) == spool:
         return Spool(spool, group, create=False).open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     return open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def _settled(fd: int, st: os.stat_result) -> os.stat_result:
+    """A file another process is placing (made in tmp/, linked into place, then its tmp/ name
+    removed: Spool._make_aside) has two links for a moment: wait up to 0.1 s for the second to
+    go. A hard link someone planted stays, and is refused."""
+    for _ in range(100):
+        time.sleep(0.001)
+        st = os.fstat(fd)
+        if st.st_nlink <= 1:
+            break
+    return st
 
 
 def _unlink(path: str, dir_fd: int | None = None) -> None:

@@ -306,6 +306,33 @@ def test_a_file_linked_from_elsewhere_is_never_written_nor_truncated(tmp_path):
     assert _fingerprint(victim) == before
 
 
+def test_a_file_another_agent_is_placing_is_opened_once_its_second_link_goes(tmp_path, monkeypatch):
+    """Spool._make_aside links a new shared file (a lock, the ledger) into place from tmp/, then
+    removes its tmp/ name: another process opening it in between saw two links and refused it
+    (seen once: "ledger.sqlite3 has 2 hard links" with eight concurrent pushes). The twin here goes
+    the first time the opener waits, so the test does not race the clock."""
+    import hookagent.spool as spool_mod
+    spool = Spool(str(tmp_path / "spool"), None)
+    placed = spool.path("locks", "shared.lock")
+    twin = spool.path("tmp", ".shared.lock.123.abcd")
+    with open(twin, "wb"):
+        pass
+    os.link(twin, placed)
+    real_sleep = spool_mod.time.sleep
+    waited = []
+
+    def sleep(seconds):
+        if os.path.exists(twin):
+            os.unlink(twin)           # the placing process removes its tmp/ name
+        waited.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(spool_mod.time, "sleep", sleep)
+    fd = spool.open(placed, os.O_RDWR)
+    os.close(fd)
+    assert waited and os.stat(placed).st_nlink == 1
+
+
 def test_a_queue_folder_replaced_by_a_symlink_is_refused(tmp_path):
     """locks/ swapped for a symlink to another folder: the spool refuses it, by name, and no file
     is made or opened in the folder it points to."""
