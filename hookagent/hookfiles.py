@@ -302,12 +302,18 @@ def leads_back(chained: str, hook: str) -> bool:
 
 
 def _write_hook(path: str, text: str) -> None:
+    write_text(path, text, 0o755, "or run as the repository's owner")   # git and svn run only executable hooks
+
+
+def write_text(path: str, text: str, mode: int, fix: str) -> None:
+    """Replace ``path`` with ``text`` (written beside it, given ``mode`` whatever the umask, then
+    renamed over it); an InstallError naming ``fix`` when it cannot."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.hookagent-tmp-{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
             fh.write(text)
-        os.chmod(tmp, 0o755)  # whatever the umask: git and svn only run executable hooks
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
         try:
@@ -315,7 +321,7 @@ def _write_hook(path: str, text: str) -> None:
         except OSError:
             pass
         raise InstallError(f"cannot write {path}: {exc.strerror}; check the permissions of"
-                           f" {os.path.dirname(path)} (or run as the repository's owner)") from None
+                           f" {os.path.dirname(path)} ({fix})") from None
 
 
 def _read_bytes(path: str) -> bytes | None:

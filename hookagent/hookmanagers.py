@@ -141,20 +141,8 @@ def _shell_of(first_line: str) -> str | None:
 
 
 def _write(path: str, text: str, mode: int) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.hookagent-tmp-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise InstallError(f"cannot write {path}: {exc.strerror}; check the permissions of"
-                           f" {os.path.dirname(path)}, or add the line by hand: {LINE}") from None
+    from hookagent.hookfiles import write_text
+    write_text(path, text, mode, f"or add the line by hand: {LINE}")
 
 
 def _read(path: str) -> str | None:
