@@ -171,15 +171,6 @@ def open_nofollow(path: str, flags: int = os.O_RDONLY, mode: int = 0o600, *, dir
     return fd
 
 
-def read_nofollow(path: str) -> bytes:
-    """A regular file's bytes, read without following a symlink at its name (see open_nofollow)."""
-    fd = open_nofollow(path)
-    try:
-        return _read_all(fd)
-    finally:
-        os.close(fd)
-
-
 def _read_all(fd: int) -> bytes:
     chunks = []
     while True:
@@ -847,12 +838,15 @@ def open_log(path: str, spool_dir: str, group: str | None) -> int:
     return open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
 
+_pause = time.sleep   # _settled's wait (a test removes the twin in it)
+
+
 def _settled(fd: int, st: os.stat_result) -> os.stat_result:
     """A file another process is placing (made in tmp/, linked into place, then its tmp/ name
     removed: Spool._make_aside) has two links for a moment: wait up to 0.1 s for the second to
     go. A hard link someone planted stays, and is refused."""
     for _ in range(100):
-        time.sleep(0.001)
+        _pause(0.001)
         st = os.fstat(fd)
         if st.st_nlink <= 1:
             break

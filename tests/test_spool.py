@@ -318,16 +318,16 @@ def test_a_file_another_agent_is_placing_is_opened_once_its_second_link_goes(tmp
     with open(twin, "wb"):
         pass
     os.link(twin, placed)
-    real_sleep = spool_mod.time.sleep
+    real_pause = spool_mod._pause
     waited = []
 
-    def sleep(seconds):
+    def pause(seconds):
         if os.path.exists(twin):
             os.unlink(twin)           # the placing process removes its tmp/ name
         waited.append(seconds)
-        real_sleep(seconds)
+        real_pause(seconds)
 
-    monkeypatch.setattr(spool_mod.time, "sleep", sleep)
+    monkeypatch.setattr(spool_mod, "_pause", pause)
     fd = spool.open(placed, os.O_RDWR)
     os.close(fd)
     assert waited and os.stat(placed).st_nlink == 1

@@ -38,7 +38,7 @@ from hookagent.agent import heartbeat
 from hookagent.agent.worker import Agent, Pass
 from hookagent.config import Config
 from hookagent.errors import ConfigError
-from hookagent.spool import Spool, UnsafeFile, flush_lock_path, open_nofollow, read_nofollow
+from hookagent.spool import Spool, UnsafeFile, flush_lock_path, open_nofollow
 
 log = logging.getLogger("hookagent.agent")
 
