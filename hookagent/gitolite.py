@@ -27,12 +27,11 @@ when they are not. ``install`` writes the hook there; when gitolite.conf names i
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from hookagent import hookfiles, process
+from hookagent import hookfiles, ownercheck, process
 from hookagent.errors import InstallError, ProcessError
 from hookagent.ownercheck import Owner
 
@@ -192,12 +191,10 @@ def uninstall(target: hookfiles.Target, hooks: Iterable[str] | None = None, *, s
 def _account(git_dir: str) -> Owner:
     st = os.stat(git_dir)
     try:
-        entry = pwd.getpwuid(st.st_uid)
-    except KeyError:
+        return ownercheck.account(str(st.st_uid))
+    except InstallError:
         raise InstallError(f"gitolite manages {git_dir}, but its owner (uid {st.st_uid}) has no account; give the"
                            " repository to gitolite's account, then install again") from None
-    return Owner(entry.pw_uid, entry.pw_gid, tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)), entry.pw_name,
-                 entry.pw_dir)
 
 
 def _gitolite(account: Owner, program: str, *args: str) -> tuple[int, str, str]:
