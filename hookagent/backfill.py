@@ -5,6 +5,8 @@ run prints them, otherwise enqueues them in batches after asking the ledger what
 queued or sent (a re-run, or a run after the live hooks sent some, enqueues nothing twice).
 Link-only by default: state keywords inside reference brackets are neutralised (stories.neutralise:
 ``[fixes #12] x`` is sent as ``[#12] (fixes) x``) so years-old history cannot move a story today.
+Reverts follow the configuration's ``reverts`` (reverts.apply) before they are listed or queued,
+so a dry run shows them as they would be sent (``link``: no state; ``ignore``: not listed).
 
 Order of work per batch of BATCH commits: the spool entry is written (fsynced) first, then the
 ledger marks its commits queued. A kill between the two leaves commits in the spool that the
@@ -18,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from hookagent import links
+from hookagent import links, reverts as reverts_mod
 from hookagent import stories as grammar
 from hookagent.model import Commit
 
@@ -168,13 +170,13 @@ def _clock(seconds: float) -> str:
 
 def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out, progress: Progress,
         spool=None, ledger=None, destination: str = "", fmt: str = "jsonl",
-        stop: Stop | None = None) -> Summary:
+        stop: Stop | None = None, reverts: str = reverts_mod.LINK) -> Summary:
     """Scan ``commits`` and enqueue or print those that reference stories. An int in ``commits``
     stands for that many commits that cannot reference a story. ``out`` is a binary stream
     (UTF-8 is written to it).
 
     Without dry_run, ``spool`` and ``ledger`` are needed. In a dry run ``ledger`` may be given
-    (only read) to count what would be skipped.
+    (only read) to count what would be skipped. ``reverts``: the configuration's (reverts.py).
     """
     import json.encoder
 
@@ -217,6 +219,7 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             mark()
 
     parse = grammar.parse
+    revert = reverts_mod.apply
     enc = json.encoder.encode_basestring   # a JSON string literal, non-ASCII kept (C)
     write = out.write if out is not None else None
     jsonl = fmt == "jsonl"
@@ -239,6 +242,11 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             found = parse(commit.message)
             if not found:
                 continue
+            message = commit.message
+            if revert(commit, reverts) is None:
+                continue
+            if commit.message is not message:   # a revert's keywords were neutralised
+                found = parse(commit.message)
             summary.referencing += 1
             stories.update(r.id for r in found)
             if dry_run:

@@ -78,6 +78,7 @@ class Config:
     svn_commit_id: str = "revision"
     branches: tuple[str, ...] = ("*",)
     tags: bool = False
+    reverts: str = "link"     # link: a revert links its stories, no state changes; ignore: not sent
     path: str | None = None   # the file this came from, if any
 
     @property
@@ -165,7 +166,7 @@ _SCHEMA: dict[str, Any] = {
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
     "agent": {"autostart": bool, "log_file": str, "log": str},
-    "branches": list, "tags": bool,
+    "branches": list, "tags": bool, "reverts": str,
     "svn": {"reader": str, "commit_id": str},
 }
 
@@ -270,11 +271,15 @@ def parse(text: str, path: str | None = None) -> Config:
         raise ConfigError("svn.reader: expected svnlook, pysvn or auto")
     if sv.get("commit_id", "revision") not in ("revision", "uuid@rev"):
         raise ConfigError("svn.commit_id: expected revision or uuid@rev")
+    reverts = data.get("reverts", "link")
+    if reverts not in ("link", "ignore"):
+        raise ConfigError(f"reverts: {reverts!r} is not one of link, ignore (link: a commit made by git revert"
+                          " links its stories without changing their state; ignore: it is not sent)")
     spool_dir = rel(data.get("spool_dir")) or default_spool_dir()
     return Config(svn_reader=sv.get("reader", "svnlook"), svn_commit_id=sv.get("commit_id", "revision"),
                   spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
                   retry=retry, repos=tuple(repos), agent=agent, branches=tuple(branches),
-                  tags=data.get("tags", False),
+                  tags=data.get("tags", False), reverts=reverts,
                   path=os.path.abspath(path) if path else None)
 
 

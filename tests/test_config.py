@@ -20,6 +20,7 @@ def test_example_config_loads_with_every_documented_key(capsys):
     assert cfg.retry.min_backoff == 30 and cfg.retry.max_backoff == 3600 and cfg.retry.max_age == 604800
     assert cfg.repos[0].url == "https://git.example.com/{repo}/commit/{commit_id}"
     assert cfg.agent.autostart is True
+    assert cfg.reverts == "link"
     assert "warning" not in capsys.readouterr().err
 
 
@@ -35,6 +36,8 @@ def test_example_config_loads_with_every_documented_key(capsys):
     ("tracker: [1, 2]", "tracker"),
     ("- just\n- a list", "mapping"),
     ("tracker: {url: 'http://x\n", "YAML"),
+    ("reverts: skip", "reverts: 'skip' is not one of link, ignore"),
+    ("reverts: [link]", "reverts: expected str"),
 ])
 def test_errors_name_the_key_path(text, fragment):
     with pytest.raises(ConfigError) as err:

@@ -156,10 +156,11 @@ def test_a_rebase_is_recorded_once_at_the_end_with_every_commit_it_made(tmp_path
 
 def test_a_group_the_quick_test_lets_through_is_dropped_by_the_agent(tmp_path, site):
     """The hook's test is cheap (`[`, then `#` and a digit, then `]`): the agent applies the
-    grammar, so `[see #12]` is recorded by the hook and dropped by the agent."""
+    grammar, so `[see] #12 [later]` (no group holds the id) is recorded by the hook and dropped
+    by the agent."""
     repo = new_repo(tmp_path)
     install(site, repo)
-    commit_file(repo, "[see #12] later")
+    commit_file(repo, "[see] #12 [later]")
     assert len(records(site)) == 1
     assert queued_commits(site) == [] and records(site) == []
 

@@ -464,6 +464,32 @@ def test_pysvn_reader_falls_back_to_svnlook_where_pysvn_is_missing(tmp_path):
     assert proc.stdout.decode("utf-8") == "1 Fallback ü [#4]\n"
 
 
+@pytest.mark.parametrize("policy", ["link", "ignore"])
+def test_a_revert_committed_through_git_svn_never_moves_a_story(rig_factory, policy):
+    """`git revert` then `git svn dcommit`: the revision's log is git's revert message. The
+    configuration's `reverts` applies to svn commits and to log edits as to git's."""
+    rig = rig_factory("file", hooks="post-commit,post-revprop-change", reverts=policy)
+    tsvn.write_script(rig.repos / "hooks" / "pre-revprop-change", "#!/bin/sh\nexit 0\n")
+    c = rig.client()
+    wc = rig.checkout(c)
+    revert = f'Revert "Risky change [finishes #7777]"\n\nThis reverts commit {"ab" * 20}.'
+    c.commit(wc, revert)
+    c.commit(wc, "Other work [#7778]", name="other.txt")
+    sent = [r["message"] for r in rig.flush()]
+    c.set_log(rig.url, 1, revert + "\n\nSee also [delivers #7779]")      # a log edit adds a story
+    edit = [r["message"] for r in rig.flush()]
+    stories = rig.server.stories()
+    assert all(s["current_state"] == "started" for s in stories.values()), stories
+    if policy == "link":
+        assert sent == [f'Revert "Risky change [#7777] (finishes)"\n\nThis reverts commit {"ab" * 20}.',
+                        "Other work [#7778]"]
+        assert edit == [f'Revert "Risky change (#7777) (finishes)"\n\nThis reverts commit {"ab" * 20}.\n\n'
+                        "See also [#7779] (delivers)"]
+        assert sorted(stories) == [7777, 7778, 7779]
+    else:
+        assert sent == ["Other work [#7778]"] and edit == []
+
+
 @pytest.mark.slow
 def test_revprop_edits_of_other_properties_or_many_added_ids_send_the_right_thing(rig_factory):
     rig = rig_factory("file", hooks="post-commit,post-revprop-change")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hookagent import inbox, links, localdisk, stories
+from hookagent import inbox, links, localdisk, reverts, stories
 from hookagent.config import Config
 from hookagent.model import Commit
 from hookagent.spool import Spool, commit_entry_name, make_entry
@@ -168,14 +168,16 @@ class Inbox:
             if not stories.has_refs(fields["message"]):
                 continue
             url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
-            out.append(Found(vgit.to_commit(fields, repo, record.branch, url), fields["parents"]))
+            commit = reverts.apply(vgit.to_commit(fields, repo, record.branch, url), self.cfg.reverts)
+            if commit is not None:
+                out.append(Found(commit, fields["parents"]))
         return out
 
     def _svn(self, record: inbox.Record) -> list[Found]:
         from hookagent.hook.svn import read_commit
         rev = int(record.headers["revision"])
         commit = read_commit(self.cfg, record.repo, rev)
-        if not stories.has_refs(commit.message):
+        if not stories.has_refs(commit.message) or reverts.apply(commit, self.cfg.reverts) is None:
             return []
         return [Found(commit, [f"{commit.ident.rpartition('@')[0]}@{rev - 1}"])]
 

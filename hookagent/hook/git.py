@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hookagent import inbox, links, stories
+from hookagent import inbox, links, reverts, stories
 from hookagent.config import Config
 from hookagent.hook import push as pushes
 from hookagent.model import pusher_from_env
@@ -66,7 +66,9 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
                 if not stories.has_refs(fields["message"]):
                     continue
                 url = links.commit_url(rules, repo, fields["sha"], u.branch)
-                commit = vgit.to_commit(fields, repo, u.branch, url)
+                commit = reverts.apply(vgit.to_commit(fields, repo, u.branch, url), cfg.reverts)
+                if commit is None:
+                    continue
                 commit.ref = u.ref
                 commits.append(commit.to_dict())
             exclude.add(u.new)   # a commit shared by several refs of this push counts once

@@ -47,7 +47,10 @@ def post_revprop_change(cfg: Config, spool: Spool, argv: list[str], old_value: b
     from hookagent import stories
     raw = sys.stdin.buffer.read() if old_value is None else old_value
     old = raw.decode("utf-8", "replace")
-    commit = read_commit(cfg, repos, int(rev))
+    from hookagent import reverts
+    commit = reverts.apply(read_commit(cfg, repos, int(rev)), cfg.reverts)
+    if commit is None:
+        return 0
     before = {r.id for r in stories.parse(old)}
     added = [r.id for r in stories.parse(commit.message) if r.id not in before]
     if not added:
