@@ -27,7 +27,7 @@ ID_PREFIX = "# hookagent-hook-id:"
 ID_LINE = f"{ID_PREFIX} 2"
 ORIG_SUFFIX = layouts.LEGACY_SUFFIX   # where installs before hookagent-chained/ kept a foreign hook
 
-GIT_HOOKS = ("post-commit", "post-rewrite", "post-receive")
+GIT_HOOKS = ("post-commit", "post-rewrite", "post-merge", "post-receive")
 SVN_HOOKS = ("post-commit", "post-revprop-change")
 # Hooks that are given data on stdin (git's ref hooks; svn's revprop hooks get the old value).
 STDIN_HOOKS = frozenset({"post-receive", "pre-receive", "proc-receive", "pre-push", "post-rewrite",
@@ -41,6 +41,7 @@ EXAMPLE_SPOOL = "/var/spool/hookagent"
 EXAMPLES = {  # relative path -> (hook, vcs, repository path shown in the hint)
     "hooks/git/post-commit": ("post-commit", "git", "/srv/git/project"),
     "hooks/git/post-rewrite": ("post-rewrite", "git", "/srv/git/project"),
+    "hooks/git/post-merge": ("post-merge", "git", "/srv/git/project"),
     "hooks/git/post-receive": ("post-receive", "git", "/srv/git/project.git"),
     "hooks/svn/post-commit": ("post-commit", "svn", "/srv/svn/project"),
     "hooks/svn/post-revprop-change": ("post-revprop-change", "svn", "/srv/svn/project"),
@@ -73,8 +74,9 @@ class Target:
             from hookagent.layouts import hooks_dir_hook
             named = hooks_dir_hook(self.hooks_dir)
             return (named,) if named in GIT_HOOKS else ("post-receive",)
-        return {"git-worktree": ("post-commit", "post-rewrite"), "git-bare": ("post-receive",),
-                "git-global": ("post-commit", "post-rewrite"), "svn": ("post-commit",)}[self.kind]
+        work_tree = ("post-commit", "post-rewrite", "post-merge")
+        return {"git-worktree": work_tree, "git-bare": ("post-receive",), "git-global": work_tree,
+                "svn": ("post-commit",)}[self.kind]
 
     @property
     def supported_hooks(self) -> tuple[str, ...]:

@@ -259,7 +259,7 @@ def global_target(path: str) -> Target | None:
 
 OTHER_GIT_HOOKS = frozenset({"pre-receive", "update", "proc-receive", "post-update", "reference-transaction",
                              "pre-commit", "prepare-commit-msg", "commit-msg", "pre-push", "pre-rebase",
-                             "post-checkout", "post-merge", "pre-merge-commit", "push-to-checkout"})
+                             "post-checkout", "pre-merge-commit", "push-to-checkout"})
 
 
 def hooks_dir_target(folder: str) -> Target:

@@ -32,7 +32,7 @@ from testing.wait import wait_until
 
 LOGIN = pwd.getpwuid(os.geteuid()).pw_name
 ME = f"{LOGIN} (uid {os.geteuid()})"
-CHECKS = ["post-commit", "post-rewrite", "interpreter", "config", "spool", "token", "tracker", "agent", "queue"]
+CHECKS = ["post-commit", "post-rewrite", "post-merge", "interpreter", "config", "spool", "token", "tracker", "agent", "queue"]
 
 
 def doctor(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -53,8 +53,9 @@ def install(path: Path, *args: str, **kw) -> subprocess.CompletedProcess:
 
 
 def installed(hooks: Path, *notes: str) -> str:
-    """install's output for a work tree: post-commit (with its note, if any), then post-rewrite."""
-    return f"installed post-commit in {hooks}{''.join(notes)}\ninstalled post-rewrite in {hooks}\n"
+    """install's output for a work tree: post-commit (with its note, if any), post-rewrite, post-merge."""
+    return (f"installed post-commit in {hooks}{''.join(notes)}\ninstalled post-rewrite in {hooks}\n"
+            f"installed post-merge in {hooks}\n")
 
 
 @pytest.fixture
@@ -143,7 +144,7 @@ def test_work_tree_install_then_a_real_commit_fires_post_commit(tmp_path, fake, 
     proc = install(repo, "--python", str(py), "--config", str(conf.path))
     hooks = repo / ".git" / "hooks"
     assert proc.stdout == installed(hooks)
-    assert mode(hooks / "post-commit") == mode(hooks / "post-rewrite") == 0o755
+    assert mode(hooks / "post-commit") == mode(hooks / "post-rewrite") == mode(hooks / "post-merge") == 0o755
     assert not (hooks / "post-receive").exists()
 
     assert git_commit(repo, "Torpedoes [#42]").returncode == 0
@@ -186,7 +187,7 @@ def test_a_config_not_written_yet_is_installed_with_the_defaults_until_it_is(tmp
     assert f"config {cfg} does not exist yet" in proc.stderr
     hooks = repo / ".git" / "hooks"
     assert proc.stdout == installed(hooks)
-    for hook in ("post-commit", "post-rewrite"):
+    for hook in ("post-commit", "post-rewrite", "post-merge"):
         values = rendered(hooks / hook)
         assert (values["CFG"], values["SPOOL"], values["KEY"], values["AUTOSTART"]) == (
             str(cfg), str(default_spool), inbox.agent_key(str(cfg)), "yes")
@@ -386,7 +387,7 @@ def test_foreign_post_commit_is_kept_chained_and_restored_byte_for_byte(tmp_path
     proc = hookagent("uninstall", str(repo))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (f"removed post-commit from {hooks} (put back your hook from hookagent-chained/post-commit)\n"
-                           f"removed post-rewrite from {hooks}\n")
+                           f"removed post-rewrite from {hooks}\nremoved post-merge from {hooks}\n")
     assert (hooks / "post-commit").read_bytes() == original and mode(hooks / "post-commit") == 0o750
     assert not kept.exists() and not kept.parent.exists()
     git_commit(repo, "After the uninstall [#11]")
@@ -405,11 +406,12 @@ def test_install_twice_is_idempotent_and_never_keeps_our_own_hook_as_foreign(tmp
     proc = install(repo, "--python", str(py))
     assert proc.stdout == (f"post-commit in {hooks} is already installed and up to date"
                            " (your hookagent-chained/post-commit still runs after it)\n"
-                           f"post-rewrite in {hooks} is already installed and up to date\n")
+                           f"post-rewrite in {hooks} is already installed and up to date\n"
+                           f"post-merge in {hooks} is already installed and up to date\n")
     other = make_conf(tmp_path / "other.yaml")
     proc = install(repo, "--python", str(py), "--config", str(other.path))
     assert proc.stdout == (f"updated post-commit in {hooks} (your hookagent-chained/post-commit still runs after it)\n"
-                           f"updated post-rewrite in {hooks}\n")
+                           f"updated post-rewrite in {hooks}\nupdated post-merge in {hooks}\n")
     assert (hooks / "hookagent-chained" / "post-commit").read_bytes() == original
     assert sorted(p.name for p in hooks.iterdir() if p.name.startswith("post-commit")) == ["post-commit"]
     assert os.listdir(hooks / "hookagent-chained") == ["post-commit"]
@@ -452,7 +454,8 @@ def test_uninstall_removes_ours_when_nothing_was_there_before(tmp_path, fake, co
     install(repo, "--python", str(py), "--config", str(conf.path))
     proc = hookagent("uninstall", str(repo))
     hooks = repo / ".git" / "hooks"
-    assert proc.stdout == f"removed post-commit from {hooks}\nremoved post-rewrite from {hooks}\n"
+    assert proc.stdout == (f"removed post-commit from {hooks}\nremoved post-rewrite from {hooks}\n"
+                           f"removed post-merge from {hooks}\n")
     assert sorted(p.name for p in hooks.iterdir() if not p.name.endswith(".sample")) == []
     git_commit(repo, "After the uninstall [#13]")
     assert conf.records() == {}
@@ -542,7 +545,7 @@ def test_hooks_flag_is_checked_against_the_repository_kind(tmp_path, fake):
     repo = git_work_tree(tmp_path / "work")
     proc = hookagent("install", str(repo), "--python", str(py), "--hooks", "post-revprop-change")
     assert proc.returncode == 2
-    assert "a git repository takes post-commit and/or post-rewrite and/or post-receive" in proc.stderr
+    assert "a git repository takes post-commit and/or post-rewrite and/or post-merge and/or post-receive" in proc.stderr
     proc = install(repo, "--python", str(py), "--hooks", "post-commit,post-receive")
     assert proc.stdout.count("installed ") == 2 and "post-rewrite" not in proc.stdout
     proc = hookagent("uninstall", str(repo))

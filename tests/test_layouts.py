@@ -555,7 +555,8 @@ def test_a_global_core_hooks_path_is_written_only_with_global(tmp_path, scope):
     assert "pass --global to uninstall there" in refused("uninstall", str(repo), env=env)
 
     proc = ok("install", "--global", "--config", str(conf), cwd=repo, env=env)
-    assert proc.stdout == f"installed post-commit in {hooks}\ninstalled post-rewrite in {hooks}\n"
+    assert proc.stdout == (f"installed post-commit in {hooks}\ninstalled post-rewrite in {hooks}\n"
+                           f"installed post-merge in {hooks}\n")
     assert rendered(hooks / "post-commit")["REPO"] == ""
     run(["git", "-C", str(private), "commit", "-q", "--allow-empty", "-m", "Private, now recorded [#602]"], env=env)
     (record,) = records(spool)

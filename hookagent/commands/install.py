@@ -1,6 +1,6 @@
 """`hookagent install [PATH]`: put hookagent's hooks into a git or svn repository.
 
-A git work tree (or linked worktree) gets post-commit and post-rewrite, a bare repository
+A git work tree (or linked worktree) gets post-commit, post-rewrite and post-merge, a bare repository
 post-receive, an svn repository post-commit (`--hooks` chooses others). The hook is rendered with the absolute path of
 the interpreter (this one, or --python) and of the config (--config, else $HOOKAGENT_CONFIG now,
 else none: the hook then looks in the default places). Where each hook goes is
@@ -33,8 +33,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_config_option(p, help="configuration file the hook uses (default: $HOOKAGENT_CONFIG now, else"
                               " the hook's default lookup)")
     p.add_argument("--hooks", metavar="NAME[,NAME]",
-                   help="which hooks: git post-commit,post-rewrite,post-receive; svn post-commit,post-revprop-change"
-                        " (default: post-commit,post-rewrite for a work tree, post-commit for svn,"
+                   help="which hooks: git post-commit,post-rewrite,post-merge,post-receive; svn"
+                        " post-commit,post-revprop-change (default: post-commit,post-rewrite,post-merge for a"
+                        " work tree, post-commit for svn,"
                         " post-receive for a bare repository)")
     p.add_argument("--python", metavar="INTERPRETER",
                    help=f"interpreter the hook runs hookagent with (default: this one, {sys.executable})")

@@ -77,13 +77,14 @@ def place_of(target: Target) -> Place:
 def hook_names(target: Target) -> list[tuple[str, bool]]:
     """The hooks to look at, each with whether delivery needs it."""
     if target.kind == "git-worktree":
-        return [("post-commit", True), ("post-rewrite", False)]
+        return [("post-commit", True), ("post-rewrite", False), ("post-merge", False)]
     if target.kind == "git-bare":
         return [("post-receive", True)]
     return [("post-commit", True), ("post-revprop-change", False)]
 
 
 OPTIONAL = {"post-rewrite": "not installed; post-commit records the commits a rebase makes, one by one",
+            "post-merge": "not installed; merge commits made here by git merge or git pull are not recorded",
             "post-revprop-change": "not installed; edited log messages are not sent"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hookagent import inbox, links, reverts, stories
+from hookagent import inbox, links, process, reverts, stories
 from hookagent.config import Config
 from hookagent.hook import push as pushes
 from hookagent.model import pusher_from_env
@@ -15,19 +15,47 @@ BATCH = 1000
 """Commits per spool entry for a push (one fsynced file each)."""
 
 
-def post_commit(cfg: Config, spool: Spool, argv: list[str]) -> int:
+def post_commit(cfg: Config, spool: Spool, argv: list[str], hook: str = "post-commit") -> int:
     """A post-commit hook installed by an older version (it ran Python for each commit): record
-    HEAD in the inbox as the sh hook does. Returns 1 when recorded, else 0."""
+    HEAD in the inbox as the sh hook does. Returns 1 when recorded, else 0. ``hook="post-merge"``:
+    only a merge commit the merge made here (see merge_made_here)."""
     repo = vgit.toplevel(os.getcwd())
     sha = vgit.git(["rev-parse", "--verify", "HEAD^{commit}"], repo).decode().strip()
     raw = vgit.git(["cat-file", "commit", sha], repo)
-    if not stories.has_refs(vgit.parse_raw_commit(sha, raw)["message"]):
+    fields = vgit.parse_raw_commit(sha, raw)
+    if not stories.has_refs(fields["message"]):
+        return 0
+    if hook == "post-merge" and not merge_made_here(repo, sha, fields["parents"], argv):
         return 0
     branch = vgit.current_branch(repo)
     key = inbox.agent_key(cfg.path)
-    headers = {"hook": "post-commit", "vcs": "git", "key": key, "repo": repo,
+    headers = {"hook": hook, "vcs": "git", "key": key, "repo": repo,
                "head": f"ref: refs/heads/{branch}" if branch else sha}
     return int(spool.write_record(f"{key}.git.{sha}", inbox.encode(headers, [(sha, raw)])))
+
+
+def post_merge(cfg: Config, spool: Spool, argv: list[str]) -> int:
+    """post-merge (the sh hook's fallbacks, `hookagent hook post-merge` from PATH): HEAD, as
+    post-commit records it, when the merge made a merge commit here."""
+    return post_commit(cfg, spool, argv, hook="post-merge")
+
+
+def merge_made_here(repo: str, sha: str, parents: list[str], argv: list[str]) -> bool:
+    """Whether HEAD (``sha``, with ``parents``) is a merge commit that the merge post-merge runs
+    after made here, as the sh hook decides: not a squash merge (post-merge's argument 1: no
+    commit), two or more parents, the first of them ORIG_HEAD (HEAD before the merge), and
+    HEAD's reflog not saying Fast-forward (a fast-forward onto someone else's merge of our old
+    HEAD passes the parent test). A fast-forward's commits are other people's: recorded where
+    they were made, or by the server's post-receive."""
+    if argv[:1] == ["1"] or len(parents) < 2:
+        return False
+    orig = process.run(["git", "-C", repo, "rev-parse", "-q", "--verify", "ORIG_HEAD^{commit}"], check=False,
+                       timeout=60)
+    if orig.stdout.decode("ascii", "replace").strip() != parents[0]:
+        return False
+    last = process.run(["git", "-C", repo, "log", "-g", "-1", "--format=%H %gs", "HEAD"], check=False, timeout=60)
+    new, _, subject = last.stdout.decode("utf-8", "replace").strip().partition(" ")
+    return not (new == sha and ": Fast-forward" in subject)
 
 
 def post_receive(cfg: Config, spool: Spool, argv: list[str], stdin_text: str | None = None) -> int:

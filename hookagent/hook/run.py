@@ -12,7 +12,7 @@ import os
 import re
 import sys
 
-HOOKS = ("post-commit", "post-rewrite", "post-receive", "post-revprop-change")
+HOOKS = ("post-commit", "post-rewrite", "post-merge", "post-receive", "post-revprop-change")
 
 _HASH_DIGIT = re.compile(rb"#[0-9]")
 
@@ -24,7 +24,9 @@ def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) 
     if vcs is None:      # a hook of the previous version: svn's post-commit has REPOS REV [TXN]
         vcs = "svn" if name == "post-revprop-change" or (name == "post-commit" and argv) else "git"
     svn_commit = vcs == "svn" and name == "post-commit"
-    if vcs == "git" and name == "post-commit" and not head_may_reference():
+    if vcs == "git" and name == "post-merge" and argv[:1] == ["1"]:
+        return 0     # a squash merge made no commit (the commit that follows runs post-commit)
+    if vcs == "git" and name in ("post-commit", "post-merge") and not head_may_reference():
         return 0     # as the sh hook: no configuration read, no spool touched, no agent
     try:
         from hookagent import config as config_mod
@@ -37,6 +39,8 @@ def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) 
             from hookagent.hook.svn import post_revprop_change as handler
         elif name == "post-receive":
             from hookagent.hook.git import post_receive as handler
+        elif name == "post-merge":
+            from hookagent.hook.git import post_merge as handler
         else:
             from hookagent.hook.git import post_commit as handler
         queued = handler(cfg, spool, argv)
