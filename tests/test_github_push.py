@@ -7,6 +7,7 @@ import datetime as dt
 import http.server
 import json
 import os
+import pwd
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from hookagent import config as config_mod
 from hookagent.devserver import DevServer, parse_github_push
 from hookagent.errors import ConfigError
+from testing.history import make_history
 from testing.site import TOKEN, Site, bare_repo_with_hook, commit_file, git
 
 ZERO = "0" * 40
@@ -73,11 +75,14 @@ def validate_push(p: dict) -> None:
         assert p["head_commit"]["id"] == p["after"]
     r = p["repository"]
     assert isinstance(r["id"], int) and not isinstance(r["id"], bool)
-    for key in ("name", "full_name", "url", "html_url"):
+    for key in ("name", "full_name"):
         assert isinstance(r[key], str) and r[key], f"repository.{key}"
+    for key in ("url", "html_url"):   # a web address, or none: never the server's file system
+        assert key not in r or r[key].startswith(("https://", "http://")), f"repository.{key}: {r[key]}"
     assert r["full_name"].endswith("/" + r["name"])
     assert isinstance(r["private"], bool) and isinstance(r["owner"], dict)
     _person("pusher", p["pusher"])
+    assert p["pusher"]["name"] != "none", "a pusher the environment did not name is still named"
 
 
 def decode_body(ctype: str, body: bytes) -> dict:
@@ -91,11 +96,13 @@ def decode_body(ctype: str, body: bytes) -> dict:
 
 # ---------------------------------------------------------------------- fixtures
 class Recorder:
-    """A loopback receiver keeping every request (headers and body); fails the POSTs whose
-    1-based numbers are in ``fail`` with the given status."""
+    """A loopback receiver keeping every request (headers, body and the status it answered);
+    fails the POSTs whose 1-based numbers are in ``fail`` with the given status, and those
+    ``answer(payload)`` gives a status for (payload: the decoded push)."""
 
-    def __init__(self, fail: dict[int, int] | None = None) -> None:
+    def __init__(self, fail: dict[int, int] | None = None, answer=None) -> None:
         self.fail = dict(fail or {})
+        self.answer = answer
         self.requests: list[dict] = []
         rec = self
 
@@ -106,8 +113,11 @@ class Recorder:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 n = len(rec.requests) + 1
-                rec.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status = rec.fail.get(n, 200)
+                if status == 200 and rec.answer is not None:
+                    status = rec.answer(decode_body(self.headers["Content-Type"], body)) or 200
+                rec.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                     "status": status})
                 answer = b"{}" if status == 200 else json.dumps({"error": f"status {status}"}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -127,8 +137,13 @@ class Recorder:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def accepted(self) -> list[dict]:
-        return [decode_body(r["headers"]["Content-Type"], r["body"])
-                for i, r in enumerate(self.requests, 1) if self.fail.get(i, 200) == 200]
+        return [decode_body(r["headers"]["Content-Type"], r["body"]) for r in self.requests
+                if r["status"] == 200]
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """(commits, status) of each request, in arrival order."""
+        return [(len(decode_body(r["headers"]["Content-Type"], r["body"])["commits"]), r["status"])
+                for r in self.requests]
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -266,6 +281,108 @@ def test_a_failed_chunk_is_retried_alone_the_sent_ones_are_not_repeated(tmp_path
         assert st["sent"] == 7 and st["dead"]["commits"] == 0
     finally:
         rec.close()
+
+
+def pushed_history(tmp_path: Path, bare: Path, n: int) -> list[str]:
+    """Push ``n`` new commits, each naming a story, to ``bare`` in one push; their ids, oldest first."""
+    hist = tmp_path / "hist"
+    make_history(hist, n, refs_every=1)
+    git(hist, "push", "-q", str(bare), "main", env={**os.environ, **PUSH_ENV})
+    return git(hist, "rev-list", "--reverse", "main").split()
+
+
+def counted(site: Site) -> dict[str, int]:
+    st = json.loads(site.cli("status", "--json").stdout)
+    return {"sent": st["sent"], "pending": st["pending"]["commits"], "deferred": st["deferred"]["commits"],
+            "in_flight": st["in_flight"], "dead": st["dead"]["commits"]}
+
+
+def test_a_413_halves_the_request_until_it_fits_and_all_300_commits_arrive(tmp_path):
+    # The receiver takes at most 40 commits per request (a body size limit), 413 above.
+    rec = Recorder(answer=lambda payload: 413 if len(payload["commits"]) > 40 else 200)
+    try:
+        site = make_site(tmp_path, rec.url)   # max_commits_per_request: 100 (the default)
+        bare, _ = bare_repo_with_hook(tmp_path, site)
+        shas = pushed_history(tmp_path, bare, 300)
+        flush(site)
+        # 100 refused, halved: 50 refused, halved: 25 and 25 pass; the rest goes 25 at a time.
+        assert rec.sizes() == [(100, 413), (50, 413)] + [(25, 200)] * 12
+        assert [c["id"] for p in rec.accepted() for c in p["commits"]] == shas, "all 300, once, in order"
+        for p in rec.accepted():
+            validate_push(p)
+        assert counted(site) == {"sent": 300, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 0}
+    finally:
+        rec.close()
+
+
+def test_a_400_on_the_middle_request_kills_only_its_commits(tmp_path):
+    rec = Recorder(fail={2: 400})
+    try:
+        site = make_site(tmp_path, rec.url)
+        bare, _ = bare_repo_with_hook(tmp_path, site)
+        shas = pushed_history(tmp_path, bare, 250)
+        flush(site)
+        assert rec.sizes() == [(100, 200), (100, 400), (50, 200)], "the third request still goes"
+        assert [c["id"] for p in rec.accepted() for c in p["commits"]] == shas[:100] + shas[200:]
+        assert counted(site) == {"sent": 150, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100}
+        st = json.loads(site.cli("status", "--json").stdout)
+        [item] = st["dead"]["items"]
+        assert item["status"] == 400 and item["commits"] == shas[100:105]
+        assert shas[100][:12] in item["error"] and shas[101][:12] in item["error"], item["error"]
+        assert "100 commit(s)" in item["error"] and shas[99][:12] not in item["error"]
+        [(name, dead)] = site.spool.entries("dead")
+        assert [c["commit_id"] for c in dead["commits"]] == shas[100:200], "only the refused ones"
+        assert "status 400" in dead["response"], "the server's answer is kept"
+        # Re-queued by hand once the server takes them: exactly the refused 100 go, nothing twice.
+        assert site.cli("retry", "--dead").returncode == 0
+        flush(site)
+        assert rec.sizes()[3:] == [(100, 200)]
+        assert [c["id"] for c in rec.accepted()[-1]["commits"]] == shas[100:200]
+        assert counted(site) == {"sent": 250, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 0}
+    finally:
+        rec.close()
+
+
+def test_status_counts_each_commit_once_through_a_refusal_and_a_retry(tmp_path):
+    # 250 commits: the first request goes, the second is refused for good, the third gets 503.
+    rec = Recorder(fail={2: 400, 3: 503})
+    try:
+        site = make_site(tmp_path, rec.url)
+        site.data["retry"] = {"min_backoff": 600, "max_backoff": 900, "max_age": 3600}
+        site.write()
+        bare, _ = bare_repo_with_hook(tmp_path, site)
+        shas = pushed_history(tmp_path, bare, 250)
+        flush(site)   # ends with the rest deferred for 10 minutes after the 503
+        assert rec.sizes() == [(100, 200), (100, 400), (50, 503)]
+        assert counted(site) == {"sent": 100, "pending": 0, "deferred": 50, "in_flight": 0, "dead": 100}
+        [(_, left)] = site.spool.entries("deferred")
+        assert [c["commit_id"] for c in left["commits"]] == shas[200:], "the entry keeps only what is left"
+        assert site.cli("retry").returncode == 0   # due now (dead entries stay dead)
+        flush(site)
+        assert rec.sizes()[3:] == [(50, 200)], "only the 50 not sent yet"
+        assert counted(site) == {"sent": 150, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100}
+    finally:
+        rec.close()
+
+
+def test_payload_names_no_server_path_and_a_pusher_without_user(tmp_path, server):
+    # No repos[].url and no remote: no web address to give. No USER, LOGNAME or platform
+    # variable in the push's environment: the repository's owner pushed (git ran the hook as them).
+    site = Site(tmp_path, server.url, api="github-push")
+    bare, work = bare_repo_with_hook(tmp_path, site)
+    nobody = {k: v for k, v in os.environ.items() if k not in {
+        "USER", "LOGNAME", "REMOTE_USER", "GL_USER", "GL_USERNAME", "GITEA_PUSHER_NAME",
+        "GOGS_AUTH_USER_NAME"}}
+    [sha] = commits(work, "anonymous push [#31]")
+    git(work, "push", "-q", "origin", "main", env=nobody)
+    flush(site)
+    [p] = server.pushes()   # the devserver took it: a receiver's required fields are there
+    validate_push(p)
+    assert p["commits"][0]["id"] == sha
+    text = json.dumps(p)
+    assert "file:" not in text and str(tmp_path) not in text, "the server's file system stays private"
+    assert "url" not in p["repository"] and "html_url" not in p["repository"] and p["compare"] == ""
+    assert p["pusher"] == {"name": pwd.getpwuid(bare.stat().st_uid).pw_name, "email": None}
 
 
 def test_refused_token_holds_and_a_422_goes_dead_like_the_other_sinks(tmp_path, server):
