@@ -4,16 +4,13 @@ here from GitHub's documented push event schema (independent of the devserver's 
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import os
 import pwd
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
 
@@ -21,6 +18,7 @@ from hookagent import config as config_mod
 from hookagent.devserver import DevServer, parse_github_push
 from hookagent.errors import ConfigError
 from testing.history import make_history
+from testing.receiver import Recorder, decode_body
 from testing.site import TOKEN, Site, bare_repo_with_hook, commit_file, git
 
 ZERO = "0" * 40
@@ -85,71 +83,7 @@ def validate_push(p: dict) -> None:
     assert p["pusher"]["name"] != "none", "a pusher the environment did not name is still named"
 
 
-def decode_body(ctype: str, body: bytes) -> dict:
-    if ctype.startswith("application/x-www-form-urlencoded"):
-        form = parse_qs(body.decode("ascii"), strict_parsing=True)
-        assert list(form) == ["payload"] and len(form["payload"]) == 1
-        return json.loads(form["payload"][0])
-    assert ctype.startswith("application/json"), ctype
-    return json.loads(body)
-
-
 # ---------------------------------------------------------------------- fixtures
-class Recorder:
-    """A loopback receiver keeping every request (headers, body and the status it answered);
-    fails the POSTs whose 1-based numbers are in ``fail`` with the given status, and those
-    ``answer(payload)`` gives a status for (payload: the decoded push)."""
-
-    def __init__(self, fail: dict[int, int] | None = None, answer=None) -> None:
-        self.fail = dict(fail or {})
-        self.answer = answer
-        self.requests: list[dict] = []
-        rec = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                n = len(rec.requests) + 1
-                status = rec.fail.get(n, 200)
-                if status == 200 and rec.answer is not None:
-                    status = rec.answer(decode_body(self.headers["Content-Type"], body)) or 200
-                rec.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                     "status": status})
-                answer = b"{}" if status == 200 else json.dumps({"error": f"status {status}"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                if status == 503:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def accepted(self) -> list[dict]:
-        return [decode_body(r["headers"]["Content-Type"], r["body"]) for r in self.requests
-                if r["status"] == 200]
-
-    def sizes(self) -> list[tuple[int, int]]:
-        """(commits, status) of each request, in arrival order."""
-        return [(len(decode_body(r["headers"]["Content-Type"], r["body"])["commits"]), r["status"])
-                for r in self.requests]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
     with DevServer(token=TOKEN) as s:
@@ -343,21 +277,26 @@ def test_a_400_on_the_middle_request_kills_only_its_commits(tmp_path):
         rec.close()
 
 
-def test_status_counts_each_commit_once_through_a_refusal_and_a_retry(tmp_path):
-    # 250 commits: the first request goes, the second is refused for good, the third gets 503.
-    rec = Recorder(fail={2: 400, 3: 503})
+@pytest.mark.parametrize("third", [503, 401])
+def test_status_counts_each_commit_once_through_a_refusal_and_a_retry_or_hold(tmp_path, third):
+    # 250 commits: the first request goes, the second is refused for good, the third gets a 503
+    # (retry later) or a 401 (the queue is held until a person fixes the token).
+    rec = Recorder(fail={2: 400, 3: third})
     try:
         site = make_site(tmp_path, rec.url)
         site.data["retry"] = {"min_backoff": 600, "max_backoff": 900, "max_age": 3600}
         site.write()
         bare, _ = bare_repo_with_hook(tmp_path, site)
         shas = pushed_history(tmp_path, bare, 250)
-        flush(site)   # ends with the rest deferred for 10 minutes after the 503
-        assert rec.sizes() == [(100, 200), (100, 400), (50, 503)]
-        assert counted(site) == {"sent": 100, "pending": 0, "deferred": 50, "in_flight": 0, "dead": 100}
-        [(_, left)] = site.spool.entries("deferred")
+        proc = site.cli("flush")   # 503: the rest deferred for 10 minutes; 401: held
+        assert proc.returncode == (0 if third == 503 else 1), proc.stderr
+        assert rec.sizes() == [(100, 200), (100, 400), (50, third)]
+        left_in = "deferred" if third == 503 else "pending"
+        assert counted(site) == {"sent": 100, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100,
+                                 left_in: 50}
+        [(_, left)] = site.spool.entries("deferred" if third == 503 else "new")
         assert [c["commit_id"] for c in left["commits"]] == shas[200:], "the entry keeps only what is left"
-        assert site.cli("retry").returncode == 0   # due now (dead entries stay dead)
+        assert site.cli("retry", *([] if third == 503 else ["--held"])).returncode == 0   # dead stay dead
         flush(site)
         assert rec.sizes()[3:] == [(50, 200)], "only the 50 not sent yet"
         assert counted(site) == {"sent": 150, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100}

@@ -120,9 +120,7 @@ def send_all(batches: Iterable[list[Commit]], send: Callable[[list[Commit]], Non
                             " them %d at a time", len(batch), batch[-1].commit_id[:SHORT], limit)
                 waiting.extend([batch[limit:], batch[:limit]])
                 continue
-            refused = Refused(batch, exc)
-            progress.refused.append(refused)
-            log.error("%s", refused.message())
+            progress.refused.append(Refused(batch, exc))
             continue
         progress.delivered.update(c.commit_id for c in batch)
         sent(batch)
@@ -137,7 +135,9 @@ def file_refused(spool: Spool, claim: Claim, error: Partial) -> int:
     for refused in own:
         part = {**entry, "commits": _raws(entry, refused.commits), "last_error": refused.message(),
                 "last_status": refused.error.status, "response": (refused.error.body or "")[:2048]}
-        spool.bury_part(part_name(claim.name, refused.commits[0]), part)
+        name = part_name(claim.name, refused.commits[0])
+        spool.bury_part(name, part)
+        log.error("dead: %s (%s)", name, part["last_error"])
     entry["commits"] = error.kept if error.kept else _raws(entry, error.refused[-1].commits)
     return len(own)
 
