@@ -440,9 +440,12 @@ def test_devserver_rejects_what_github_would_never_send(server):
 
     assert post(good).status_code == 200
     assert requests.post(url, json=good, headers=h).status_code == 200
+    no_address = {**good, "repository": {"name": "r", "full_name": "o/r"}}
+    assert post(no_address).status_code == 200, "a repository without a web address has no url"
     assert requests.post(url, json=good, headers={"X-TrackerToken": "x"}).status_code == 403
     for breaks in ({"before": "abc"}, {"forced": "no"}, {"ref": None}, {"commits": {}},
-                   {"repository": {"name": "r"}}, {"pusher": {"email": None}}):
+                   {"repository": {"name": "r"}}, {"repository": {"name": "r", "full_name": "o/r", "url": ""}},
+                   {"pusher": {"email": None}}):
         bad = {**good, **breaks}
         r = post(bad)
         assert r.status_code == 400, breaks
@@ -457,7 +460,7 @@ def test_devserver_rejects_what_github_would_never_send(server):
         **h, "Content-Type": "application/x-www-form-urlencoded"})
     assert two.status_code == 400
     assert requests.post(url, data=b"<xml/>", headers={**h, "Content-Type": "application/xml"}).status_code == 400
-    assert len(server.received()) == 2
+    assert len(server.received()) == 3
 
 
 def test_config_keys_are_validated_with_their_path(tmp_path):
