@@ -692,6 +692,18 @@ class Spool:
         self._write("dead", claim.name, claim.entry)
         _unlink(claim.path)
 
+    def bury_part(self, name: str, entry: dict) -> None:
+        """Part of a claimed entry, refused for good, as an entry of its own in dead/ (written
+        before the claim is filed: a crash between them refuses it again under the same name)."""
+        self._write("dead", name, entry)
+
+    def put_back(self, claim: Claim) -> None:
+        """Like ``release``, but the entry as the agent changed it (what is left of it), in
+        new/ at its place in the due order (the claimed file's mtime)."""
+        mtime = os.lstat(claim.path).st_mtime
+        self._write("new", claim.name, claim.entry, mtime=mtime)
+        _unlink(claim.path)
+
     def requeue(self, queue: str, now: float | None = None) -> int:
         """Move every entry of deferred/ or dead/ back to new/, due now (``hookagent retry``)."""
         now = time.time() if now is None else now

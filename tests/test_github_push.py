@@ -4,21 +4,21 @@ here from GitHub's documented push event schema (independent of the devserver's 
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import os
+import pwd
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
 
 from hookagent import config as config_mod
 from hookagent.devserver import DevServer, parse_github_push
 from hookagent.errors import ConfigError
+from testing.history import make_history
+from testing.receiver import Recorder, decode_body
 from testing.site import TOKEN, Site, bare_repo_with_hook, commit_file, git
 
 ZERO = "0" * 40
@@ -73,68 +73,17 @@ def validate_push(p: dict) -> None:
         assert p["head_commit"]["id"] == p["after"]
     r = p["repository"]
     assert isinstance(r["id"], int) and not isinstance(r["id"], bool)
-    for key in ("name", "full_name", "url", "html_url"):
+    for key in ("name", "full_name"):
         assert isinstance(r[key], str) and r[key], f"repository.{key}"
+    for key in ("url", "html_url"):   # a web address, or none: never the server's file system
+        assert key not in r or r[key].startswith(("https://", "http://")), f"repository.{key}: {r[key]}"
     assert r["full_name"].endswith("/" + r["name"])
     assert isinstance(r["private"], bool) and isinstance(r["owner"], dict)
     _person("pusher", p["pusher"])
-
-
-def decode_body(ctype: str, body: bytes) -> dict:
-    if ctype.startswith("application/x-www-form-urlencoded"):
-        form = parse_qs(body.decode("ascii"), strict_parsing=True)
-        assert list(form) == ["payload"] and len(form["payload"]) == 1
-        return json.loads(form["payload"][0])
-    assert ctype.startswith("application/json"), ctype
-    return json.loads(body)
+    assert p["pusher"]["name"] != "none", "a pusher the environment did not name is still named"
 
 
 # ---------------------------------------------------------------------- fixtures
-class Recorder:
-    """A loopback receiver keeping every request (headers and body); fails the POSTs whose
-    1-based numbers are in ``fail`` with the given status."""
-
-    def __init__(self, fail: dict[int, int] | None = None) -> None:
-        self.fail = dict(fail or {})
-        self.requests: list[dict] = []
-        rec = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                n = len(rec.requests) + 1
-                rec.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status = rec.fail.get(n, 200)
-                answer = b"{}" if status == 200 else json.dumps({"error": f"status {status}"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                if status == 503:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def accepted(self) -> list[dict]:
-        return [decode_body(r["headers"]["Content-Type"], r["body"])
-                for i, r in enumerate(self.requests, 1) if self.fail.get(i, 200) == 200]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
     with DevServer(token=TOKEN) as s:
@@ -268,6 +217,113 @@ def test_a_failed_chunk_is_retried_alone_the_sent_ones_are_not_repeated(tmp_path
         rec.close()
 
 
+def pushed_history(tmp_path: Path, bare: Path, n: int) -> list[str]:
+    """Push ``n`` new commits, each naming a story, to ``bare`` in one push; their ids, oldest first."""
+    hist = tmp_path / "hist"
+    make_history(hist, n, refs_every=1)
+    git(hist, "push", "-q", str(bare), "main", env={**os.environ, **PUSH_ENV})
+    return git(hist, "rev-list", "--reverse", "main").split()
+
+
+def counted(site: Site) -> dict[str, int]:
+    st = json.loads(site.cli("status", "--json").stdout)
+    return {"sent": st["sent"], "pending": st["pending"]["commits"], "deferred": st["deferred"]["commits"],
+            "in_flight": st["in_flight"], "dead": st["dead"]["commits"]}
+
+
+def test_a_413_halves_the_request_until_it_fits_and_all_300_commits_arrive(tmp_path):
+    # The receiver takes at most 40 commits per request (a body size limit), 413 above.
+    rec = Recorder(answer=lambda payload: 413 if len(payload["commits"]) > 40 else 200)
+    try:
+        site = make_site(tmp_path, rec.url)   # max_commits_per_request: 100 (the default)
+        bare, _ = bare_repo_with_hook(tmp_path, site)
+        shas = pushed_history(tmp_path, bare, 300)
+        flush(site)
+        # 100 refused, halved: 50 refused, halved: 25 and 25 pass; the rest goes 25 at a time.
+        assert rec.sizes() == [(100, 413), (50, 413)] + [(25, 200)] * 12
+        assert [c["id"] for p in rec.accepted() for c in p["commits"]] == shas, "all 300, once, in order"
+        for p in rec.accepted():
+            validate_push(p)
+        assert counted(site) == {"sent": 300, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 0}
+    finally:
+        rec.close()
+
+
+def test_a_400_on_the_middle_request_kills_only_its_commits(tmp_path):
+    rec = Recorder(fail={2: 400})
+    try:
+        site = make_site(tmp_path, rec.url)
+        bare, _ = bare_repo_with_hook(tmp_path, site)
+        shas = pushed_history(tmp_path, bare, 250)
+        flush(site)
+        assert rec.sizes() == [(100, 200), (100, 400), (50, 200)], "the third request still goes"
+        assert [c["id"] for p in rec.accepted() for c in p["commits"]] == shas[:100] + shas[200:]
+        assert counted(site) == {"sent": 150, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100}
+        st = json.loads(site.cli("status", "--json").stdout)
+        [item] = st["dead"]["items"]
+        assert item["status"] == 400 and item["commits"] == shas[100:105]
+        assert shas[100][:12] in item["error"] and shas[101][:12] in item["error"], item["error"]
+        assert "100 commit(s)" in item["error"] and shas[99][:12] not in item["error"]
+        [(name, dead)] = site.spool.entries("dead")
+        assert [c["commit_id"] for c in dead["commits"]] == shas[100:200], "only the refused ones"
+        assert "status 400" in dead["response"], "the server's answer is kept"
+        # Re-queued by hand once the server takes them: exactly the refused 100 go, nothing twice.
+        assert site.cli("retry", "--dead").returncode == 0
+        flush(site)
+        assert rec.sizes()[3:] == [(100, 200)]
+        assert [c["id"] for c in rec.accepted()[-1]["commits"]] == shas[100:200]
+        assert counted(site) == {"sent": 250, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 0}
+    finally:
+        rec.close()
+
+
+@pytest.mark.parametrize("third", [503, 401])
+def test_status_counts_each_commit_once_through_a_refusal_and_a_retry_or_hold(tmp_path, third):
+    # 250 commits: the first request goes, the second is refused for good, the third gets a 503
+    # (retry later) or a 401 (the queue is held until a person fixes the token).
+    rec = Recorder(fail={2: 400, 3: third})
+    try:
+        site = make_site(tmp_path, rec.url)
+        site.data["retry"] = {"min_backoff": 600, "max_backoff": 900, "max_age": 3600}
+        site.write()
+        bare, _ = bare_repo_with_hook(tmp_path, site)
+        shas = pushed_history(tmp_path, bare, 250)
+        proc = site.cli("flush")   # 503: the rest deferred for 10 minutes; 401: held
+        assert proc.returncode == (0 if third == 503 else 1), proc.stderr
+        assert rec.sizes() == [(100, 200), (100, 400), (50, third)]
+        left_in = "deferred" if third == 503 else "pending"
+        assert counted(site) == {"sent": 100, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100,
+                                 left_in: 50}
+        [(_, left)] = site.spool.entries("deferred" if third == 503 else "new")
+        assert [c["commit_id"] for c in left["commits"]] == shas[200:], "the entry keeps only what is left"
+        assert site.cli("retry", *([] if third == 503 else ["--held"])).returncode == 0   # dead stay dead
+        flush(site)
+        assert rec.sizes()[3:] == [(50, 200)], "only the 50 not sent yet"
+        assert counted(site) == {"sent": 150, "pending": 0, "deferred": 0, "in_flight": 0, "dead": 100}
+    finally:
+        rec.close()
+
+
+def test_payload_names_no_server_path_and_a_pusher_without_user(tmp_path, server):
+    # No repos[].url and no remote: no web address to give. No USER, LOGNAME or platform
+    # variable in the push's environment: the repository's owner pushed (git ran the hook as them).
+    site = Site(tmp_path, server.url, api="github-push")
+    bare, work = bare_repo_with_hook(tmp_path, site)
+    nobody = {k: v for k, v in os.environ.items() if k not in {
+        "USER", "LOGNAME", "REMOTE_USER", "GL_USER", "GL_USERNAME", "GITEA_PUSHER_NAME",
+        "GOGS_AUTH_USER_NAME"}}
+    [sha] = commits(work, "anonymous push [#31]")
+    git(work, "push", "-q", "origin", "main", env=nobody)
+    flush(site)
+    [p] = server.pushes()   # the devserver took it: a receiver's required fields are there
+    validate_push(p)
+    assert p["commits"][0]["id"] == sha
+    text = json.dumps(p)
+    assert "file:" not in text and str(tmp_path) not in text, "the server's file system stays private"
+    assert "url" not in p["repository"] and "html_url" not in p["repository"] and p["compare"] == ""
+    assert p["pusher"] == {"name": pwd.getpwuid(bare.stat().st_uid).pw_name, "email": None}
+
+
 def test_refused_token_holds_and_a_422_goes_dead_like_the_other_sinks(tmp_path, server):
     site = make_site(tmp_path, server.url)
     bare, work = bare_repo_with_hook(tmp_path, site)
@@ -384,9 +440,12 @@ def test_devserver_rejects_what_github_would_never_send(server):
 
     assert post(good).status_code == 200
     assert requests.post(url, json=good, headers=h).status_code == 200
+    no_address = {**good, "repository": {"name": "r", "full_name": "o/r"}}
+    assert post(no_address).status_code == 200, "a repository without a web address has no url"
     assert requests.post(url, json=good, headers={"X-TrackerToken": "x"}).status_code == 403
     for breaks in ({"before": "abc"}, {"forced": "no"}, {"ref": None}, {"commits": {}},
-                   {"repository": {"name": "r"}}, {"pusher": {"email": None}}):
+                   {"repository": {"name": "r"}}, {"repository": {"name": "r", "full_name": "o/r", "url": ""}},
+                   {"pusher": {"email": None}}):
         bad = {**good, **breaks}
         r = post(bad)
         assert r.status_code == 400, breaks
@@ -401,7 +460,7 @@ def test_devserver_rejects_what_github_would_never_send(server):
         **h, "Content-Type": "application/x-www-form-urlencoded"})
     assert two.status_code == 400
     assert requests.post(url, data=b"<xml/>", headers={**h, "Content-Type": "application/xml"}).status_code == 400
-    assert len(server.received()) == 2
+    assert len(server.received()) == 3
 
 
 def test_config_keys_are_validated_with_their_path(tmp_path):

@@ -6,7 +6,8 @@ first turns the hooks' inbox records of this configuration into entries (ingest.
 
 Outcomes: 2xx -> ledger + ack; retryable -> entry deferred with attempts+1 and the
 whole destination paused (one shared backoff); misconfiguration (401/403/404/redirect/TLS) -> the
-queue is held, the entry goes back untouched; permanent (400/413/422) -> dead/, answer kept.
+queue is held, the entry goes back untouched; permanent (400/413/422) -> dead/, answer kept:
+only the refused request's commits, a 413 first halved down to one commit (batches.py).
 
 The spool's own disk refusing a write (full, over quota, read-only: localdisk.py) is none of
 these: it is never the entry's fault, so the entry goes back where it was (a rename, which needs
@@ -32,6 +33,7 @@ from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
 from hookagent.agent import heartbeat
+from hookagent.agent import batches
 from hookagent.agent.ingest import Inbox
 from hookagent.model import Commit
 from hookagent.spool import AgentLock, Claim, Spool, dest_tag
@@ -257,34 +259,40 @@ class Agent:
         """Send what the entry holds that was not sent yet; ack it when all went through. A sink
         with ``batches`` + ``send_batch`` takes several commits per request; each commit is
         marked in the ledger once the request carrying it succeeded, so a retry sends only
-        what is left."""
+        what is left. A refused request costs only its own commits (batches.py): the error
+        returned is then a ``batches.Partial`` saying what to bury and what is left."""
         entry = claim.entry
+        progress = batches.Progress()
+
+        def sent(batch: list[Commit]) -> None:
+            self._record(batch)
+            result.sent += len(batch)
+            if len(batch) == 1:
+                log.info("sent %s by %s", batch[0].commit_id[:12], batch[0].author)
+            else:
+                log.info("sent %d commit(s) up to %s", len(batch), batch[-1].commit_id[:12])
+
         try:
+            unsent = progress.take(self._unsent(entry, result))
             if hasattr(self.sink, "send_batch"):
-                batches = self.sink.batches(entry, list(self._unsent(entry, result)))
+                planned = self.sink.batches(entry, list(unsent))
                 send = lambda batch: self.sink.send_batch(entry, batch)  # noqa: E731
             else:
-                batches = ([commit] for commit in self._unsent(entry, result))
+                planned = ([commit] for commit in unsent)
                 send = lambda batch: self.sink.send(batch[0])  # noqa: E731
-            for batch in batches:
-                self.beat()    # each request may take up to tracker.timeout: the allowance
-                send(batch)
-                self._record(batch)
-                result.sent += len(batch)
-                if len(batch) == 1:
-                    log.info("sent %s by %s", batch[0].commit_id[:12], batch[0].author)
-                else:
-                    log.info("sent %d commit(s) up to %s", len(batch), batch[-1].commit_id[:12])
+            stop = batches.send_all(planned, send, sent, self.beat, progress)
         except DeliveryError as exc:
-            return exc
+            stop = exc
         except Exception as exc:  # a bug must not stop the queue; the entry is kept in dead/
             if localdisk.refusal(exc, self.spool.root):
                 raise   # our disk, not the entry: run_once pauses, the entry goes back
             log.error("internal error sending %s: %s", claim.name, traceback.format_exc())
-            return DeliveryError(f"internal error: {exc!r}; please report it, then run"
+            stop = DeliveryError(f"internal error: {exc!r}; please report it, then run"
                                  " `hookagent retry --dead`", DEAD)
-        self.spool.ack(claim)
-        return None
+        error = progress.outcome(entry, stop)
+        if error is None:
+            self.spool.ack(claim)
+        return error
 
     def _record(self, commits: list[Commit]) -> None:
         """Mark commits the server accepted as sent. Until the ledger has them this agent
@@ -300,11 +308,16 @@ class Agent:
         """File a failed entry. True when the pass must stop (destination paused or held). A
         write the disk refuses raises; the caller puts the entry back."""
         entry = claim.entry
+        if isinstance(error, batches.Partial):   # its refused requests first, each on its own
+            result.dead += batches.file_refused(self.spool, claim, error)
         text = str(error)
         state.update(last_error=text, last_error_at=now)
         result.errors.append(text)
         if error.kind == HOLD:
-            self.spool.release(claim)
+            if isinstance(error, batches.Partial):
+                self.spool.put_back(claim)   # what is left of it
+            else:
+                self.spool.release(claim)
             state.update(held=text, held_since=state.get("held_since") or now)
             self._save_state(state)
             result.held = text

@@ -147,8 +147,8 @@ def parse_github_push(headers, body: bytes) -> dict[str, Any]:
     Required, as GitHub documents the push event: ref, before, after (hex ids), created, deleted,
     forced (booleans), compare (string), commits (each: id, distinct, message, timestamp with
     offset, url, author and committer {name, email}, added/removed/modified), head_commit (a commit
-    or null), repository {name, full_name, url}, pusher {name, email}. Unknown fields are allowed
-    (GitHub adds fields over time and receivers ignore them).
+    or null), repository {name, full_name; url when it has one}, pusher {name, email}. Unknown
+    fields are allowed (GitHub adds fields over time and receivers ignore them).
     """
     ctype = _media_type(headers)
     if ctype == "application/x-www-form-urlencoded":
@@ -197,9 +197,12 @@ def parse_github_push(headers, body: bytes) -> dict[str, Any]:
     repo = data.get("repository")
     if not isinstance(repo, dict):
         raise BadRequest("repository is missing or not an object")
-    for key in ("name", "full_name", "url"):
+    for key in ("name", "full_name"):
         if not isinstance(repo.get(key), str) or not repo[key]:
             raise BadRequest(f"repository.{key} is missing or not a non-empty string")
+    for key in ("url", "html_url"):   # a self-hosted repository without a web address has none
+        if key in repo and (not isinstance(repo[key], str) or not repo[key]):
+            raise BadRequest(f"repository.{key} is not a non-empty string (leave it out when there is none)")
     _check_person("pusher", data.get("pusher"))
     return data
 

@@ -3,7 +3,9 @@
 Pivotal Tracker's ``/services/v3/github_commits`` endpoint, and many other services (CI servers,
 chat bridges, Gitea/Gogs-compatible receivers), take the JSON body GitHub sends for a ``push``
 event. This sink sends that shape, one request per pushed ref with at most
-``tracker.github.max_commits_per_request`` commits, more requests when a push is larger:
+``tracker.github.max_commits_per_request`` commits, more requests when a push is larger (a
+request answered 413 is halved and sent again, and one refused for good costs only its own
+commits: agent/batches.py):
 
 * ``format: form`` (default; what GitHub's old Tracker service sent): the body is
   ``application/x-www-form-urlencoded`` with a single field ``payload=<the JSON>``.
@@ -22,16 +24,18 @@ What is real and what is synthesized (a self-hosted repository has no GitHub acc
   ``message``, ``timestamp`` (author date, ISO 8601 with offset), ``author`` and ``committer``
   name/email, ``added``/``removed``/``modified`` (``git log --name-status`` against the first
   parent, renames as removed + added, as GitHub reports them), ``head_commit`` (the commit at
-  ``after``), ``pusher`` (from the git server's environment, see ``model.pusher_from_env``).
+  ``after``), ``pusher`` (from the git server's environment, see ``model.pusher_from_env``; when
+  it names nobody, e.g. no ``USER``, the account that owns the repository: the one git ran the
+  hook as).
 * ``commits`` holds only the commits hookagent queued, i.e. those that mention a story and are new
   to the repository (GitHub lists every pushed commit); ``distinct`` is therefore always true.
 * synthesized: ``repository`` (``name`` from the folder, ``owner`` from the parent folder, ``id`` a
-  stable CRC of the path, ``private: true``, ``url``/``html_url`` derived from the ``repos[].url``
-  commit link when it ends in ``/commit/<sha>``, else a ``file://`` URI of the path), ``compare``
-  (GitHub's ``/compare/a...b`` layout under ``html_url``, empty when there is no http(s) URL),
-  ``base_ref: null``; ``pusher.name`` is ``"none"`` when the environment names nobody (GitHub does
-  the same for deploy keys). No ``sender`` object and no ``username`` fields: there are no GitHub
-  accounts to name. ``url`` of a commit is the ``repos[].url`` link, or empty without one.
+  stable CRC of the path, ``private: true``, ``url``/``html_url`` derived from the commit links
+  (``repos[].url``, else the remote: links.py) when they end in ``/commit/<sha>``, else left out:
+  never the repository's path on this server), ``compare`` (GitHub's ``/compare/a...b`` layout
+  under ``html_url``, empty without one), ``base_ref: null``. No ``sender`` object and no
+  ``username`` fields: there are no GitHub accounts to name. ``url`` of a commit is the
+  ``repos[].url`` link, or empty without one.
 * post-commit entries (no push): a one-commit push with ``before`` = the commit's first parent and
   the committer as pusher. Entries without recorded ref updates (older spools, backfill) are sent
   the same way, consecutive commits of one ref together.
@@ -44,6 +48,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pwd
 import uuid
 import zlib
 from pathlib import Path
@@ -158,8 +163,8 @@ class GithubPushSink(HttpSink):
         elif update is None:   # post-commit: whoever committed "pushed" it into this repository
             head_json = head or commits[-1]
             who = {"name": head_json["committer"]["name"], "email": head_json["committer"]["email"]}
-        else:
-            who = {"name": "none", "email": None}
+        else:   # the environment named nobody (no USER): the account the hook ran as
+            who = {"name": self._owner(repo), "email": None}
         return {
             "ref": ref,
             "before": before,
@@ -168,7 +173,7 @@ class GithubPushSink(HttpSink):
             "deleted": _null(after),
             "forced": bool(forced),
             "base_ref": None,
-            "compare": _compare(info["html_url"], ref, before, after),
+            "compare": _compare(info.get("html_url") or "", ref, before, after),
             "commits": commits,
             "head_commit": head,
             "repository": info,
@@ -188,16 +193,32 @@ class GithubPushSink(HttpSink):
                       "name": name, "full_name": f"{owner}/{name}",
                       "owner": {"name": owner, "email": None},
                       "private": True, "fork": False, "description": None,
-                      "default_branch": branch or "main", "master_branch": branch or "main",
-                      "_file_url": path.as_uri() if path.is_absolute() else f"file:{path}"}
+                      "default_branch": branch or "main", "master_branch": branch or "main"}
             self._repo_cache[repo] = cached
         html = _html_url(batch)
-        out = {k: v for k, v in cached.items() if not k.startswith("_")}
-        out["url"] = out["html_url"] = html or cached["_file_url"]
+        out = dict(cached)
+        if html:   # never the repository's path on this server: no address, no url
+            out["url"] = out["html_url"] = html
         out["pushed_at"] = int(entry.get("created") or 0) or None
         if out["pushed_at"] is None:
             del out["pushed_at"]
         return out
+
+
+    def _owner(self, repo: str) -> str:
+        """The account that owns the repository: the one git runs its hooks as there (git
+        refuses a repository of another owner unless safe.directory says otherwise), named
+        when the push's environment names nobody. ``unknown`` when that cannot be read."""
+        try:
+            uid = os.stat(repo).st_uid if repo else None
+        except OSError:
+            uid = None
+        if uid is None:
+            return "unknown"
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return f"uid {uid}"
 
 
 def delivery_id(payload: dict[str, Any]) -> str:

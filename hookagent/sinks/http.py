@@ -223,7 +223,7 @@ def classify_response(status: int, headers, body: bytes, where: str,
             f"the tracker is not accepting commits right now ({status} from {where}{wait}{said});"
             " hookagent will retry with backoff", RETRY, retry_after=retry_after, status=status, body=text)
     return DeliveryError(
-        f"the tracker rejected this commit for good ({status} from {where}{said}); it is kept in dead/:"
+        f"the tracker rejected this request for good ({status} from {where}{said}); it is kept in dead/:"
         " inspect it with `hookagent status`, then re-queue with `hookagent retry --dead` if it was"
         " a server-side problem", DEAD, status=status, body=text)
 
