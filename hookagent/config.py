@@ -16,6 +16,7 @@ from hookagent.sinks import API_CHOICES, GITHUB_FORMATS
 
 GITHUB_MAX_COMMITS = 2048   # what GitHub itself puts in one push event at most
 LOG_CHOICES = ("file", "stderr", "journald")
+REWRITES_CHOICES = ("once", "every")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class Config:
     svn_commit_id: str = "revision"
     branches: tuple[str, ...] = ("*",)
     tags: bool = False
+    # once: a story hears of a change once, whatever amends, rebases and cherry-picks copy it
+    # (changes.py); every: each new commit is sent (a rebase comments again).
+    rewrites: str = "once"
     path: str | None = None   # the file this came from, if any
 
     @property
@@ -165,7 +169,7 @@ _SCHEMA: dict[str, Any] = {
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
     "agent": {"autostart": bool, "log_file": str, "log": str},
-    "branches": list, "tags": bool,
+    "branches": list, "tags": bool, "rewrites": str,
     "svn": {"reader": str, "commit_id": str},
 }
 
@@ -270,11 +274,16 @@ def parse(text: str, path: str | None = None) -> Config:
         raise ConfigError("svn.reader: expected svnlook, pysvn or auto")
     if sv.get("commit_id", "revision") not in ("revision", "uuid@rev"):
         raise ConfigError("svn.commit_id: expected revision or uuid@rev")
+    rewrites = data.get("rewrites", "once")
+    if rewrites not in REWRITES_CHOICES:
+        raise ConfigError(f"rewrites: {rewrites!r} is not one of {', '.join(REWRITES_CHOICES)}; once (the default)"
+                          " tells a story of a change once, whatever amends, rebases and cherry-picks copy it;"
+                          " every sends each new commit")
     spool_dir = rel(data.get("spool_dir")) or default_spool_dir()
     return Config(svn_reader=sv.get("reader", "svnlook"), svn_commit_id=sv.get("commit_id", "revision"),
                   spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
                   retry=retry, repos=tuple(repos), agent=agent, branches=tuple(branches),
-                  tags=data.get("tags", False),
+                  tags=data.get("tags", False), rewrites=rewrites,
                   path=os.path.abspath(path) if path else None)
 
 
