@@ -149,16 +149,17 @@ class Changes:
         self.git = git or Git()
 
     # ------------------------------------------------------------------ queueing
-    def claim(self, commits: Iterable[Commit]) -> None:
+    def claim(self, commits: Iterable[Commit], *, light: bool = False) -> None:
         """Record, for each commit about to be queued (in commit order), the stories it is to
-        tell (see the module docstring). One transaction."""
+        tell (see the module docstring). One transaction. ``light`` (backfill: thousands of
+        commits, no git run each): alike means the same key and the same message only."""
         did = self._dest_id(True)
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for commit in commits:
-                self._claim(did, commit)
+                self._claim(did, commit, light)
 
-    def _claim(self, did: int, commit: Commit) -> None:
+    def _claim(self, did: int, commit: Commit, light: bool = False) -> None:
         ckey = key(commit)
         if ckey is None:
             return
@@ -171,8 +172,10 @@ class Changes:
         named = self._rows_with_copies(did, sources) if sources else []
         for ref in refs:
             same = next((r for r in named if r.story == ref.id), None)
-            if same is None:
-                same = self._alike(did, commit, ckey, mine, ref.id)
+            if same is not None:
+                self._merge(did, ref.id, ckey, commit.ident, same)
+            else:
+                same = self._alike(did, commit, ckey, mine, ref.id, light)
             if same is None:
                 self.db.execute("INSERT OR IGNORE INTO changes VALUES (?,?,?,?,?,?,?,0)",
                                 (did, ref.id, ckey, commit.ident, commit.ident, mine, ref.state))
@@ -190,6 +193,18 @@ class Changes:
                             " WHERE dest=? AND story=? AND ckey=? AND first=?",
                             (commit.ident, mine, ref.state, did, ref.id, same.ckey, same.first))
 
+    def _merge(self, did: int, story: int, ckey: str, ident: str, same: Row) -> None:
+        """A commit git names as a copy of ``same``'s change (an amend's record comes after the
+        commit's own, which claimed a change of its own): that change goes, unless it was sent."""
+        if (same.ckey, same.first) == (ckey, ident):
+            return
+        row = self.db.execute("SELECT sent FROM changes WHERE dest=? AND story=? AND ckey=? AND first=?",
+                              (did, story, ckey, ident)).fetchone()
+        if row is not None and not row[0]:
+            for table in ("changes", "copies"):
+                self.db.execute(f"DELETE FROM {table} WHERE dest=? AND story=? AND ckey=? AND first=?",
+                                (did, story, ckey, ident))
+
     def _copy(self, did: int, story: int, ckey: str, first: str, ident: str, mine: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO copies VALUES (?,?,?,?,?,?)", (did, story, ckey, first, ident, mine))
 
@@ -204,12 +219,13 @@ class Changes:
                 " AND k.first=c.first WHERE c.dest=? AND k.ident=?", (did, ident)))
         return out
 
-    def _alike(self, did: int, commit: Commit, ckey: str, mine: str, story: int) -> Row | None:
+    def _alike(self, did: int, commit: Commit, ckey: str, mine: str, story: int,
+               light: bool = False) -> Row | None:
         """The change of this key, for this story, that the commit is a copy of (see the module
         docstring), judged against every copy seen of it."""
         rows = [Row(*r[:6], bool(r[6])) for r in self.db.execute(
             self._SELECT + " WHERE c.dest=? AND c.story=? AND c.ckey=?", (did, story, ckey))]
-        repo = commit.repo
+        repo = "" if light else commit.repo
         for row in rows:
             copies = self.db.execute("SELECT ident, digest FROM copies WHERE dest=? AND story=? AND ckey=?"
                                      " AND first=?", (did, story, ckey, row.first)).fetchall()

@@ -65,6 +65,19 @@ def test_an_amend_tells_each_story_once_and_a_story_it_adds_once(tmp_path, serve
     assert len(server.received()) == 2
 
 
+def test_an_amend_that_changes_message_and_patch_is_still_the_same_change(tmp_path, server):
+    """post-rewrite's OLD NEW pair after an amend names the change when nothing else is alike."""
+    site = Site(tmp_path, server.url)
+    repo = make_repo(tmp_path, site)
+    commit(repo, "Deflector [#91]")
+    flush(site)
+    amend(repo, "Deflector dish, rewired [#91]", change_file=True)
+    amend(repo, "Deflector dish, rewired twice [#91] [#92]", change_file=True)   # both still queued
+    flush(site)
+    assert {sid: len(v) for sid, v in comments(server).items()} == {91: 1, 92: 1}
+    assert comments(server)[92] == [head(repo)]
+
+
 def test_an_amend_of_a_commit_still_queued_sends_only_the_live_commit(tmp_path, server):
     site = Site(tmp_path, server.url)
     repo = make_repo(tmp_path, site)
@@ -229,3 +242,28 @@ def test_a_commit_naming_several_stories_is_sent_to_those_that_did_not_hear_of_i
     last = server.received()[-1]
     assert "#82" in last["message"] and "[#81]" not in last["message"]
     assert {sid: len(v) for sid, v in comments(server).items()} == {81: 1, 82: 1}
+
+
+def test_a_backfilled_history_rebased_later_is_not_sent_again(tmp_path, server):
+    site = Site(tmp_path, server.url)
+    repo = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    commit(repo, "base")
+    for i in range(6):
+        commit(repo, f"History {i} [#{300 + i % 3}]")
+    proc = site.cli("backfill", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    flush(site)
+    assert len(server.received()) == 6
+    proc = subprocess.run([sys.executable, "-m", "hookagent", "install", str(repo), "--config",
+                           str(site.config_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    git(repo, "checkout", "-q", "-b", "upstream", "HEAD~6")
+    commit(repo, "upstream")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "rebase", "-q", "upstream")
+    flush(site)
+    proc = site.cli("backfill", str(repo))                  # the rebased history, backfilled again
+    assert proc.returncode == 0, proc.stderr
+    flush(site)
+    assert len(server.received()) == 6
