@@ -213,7 +213,12 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             for c in fresh:
                 c.message = neutralise(c.message)
         if changes is not None:
-            changes.claim(fresh, light=True)
+            telling = changes.claim(fresh, light=True)
+            summary.skipped += len(fresh) - len(telling)     # copies of commits the stories heard of
+            summary.enqueued -= len(fresh) - len(telling)
+            fresh = telling
+            if not fresh:
+                return
         entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
         spool.enqueue(spool_mod.batch_entry_name(destination), entry)   # durable first,
         unmarked.extend(c.ident for c in fresh)                         # then remembered

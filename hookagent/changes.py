@@ -37,6 +37,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -149,15 +150,26 @@ class Changes:
         self.git = git or Git()
 
     # ------------------------------------------------------------------ queueing
-    def claim(self, commits: Iterable[Commit], *, light: bool = False) -> None:
+    def claim(self, commits: Iterable[Commit], *, light: bool = False) -> list[Commit]:
         """Record, for each commit about to be queued (in commit order), the stories it is to
-        tell (see the module docstring). One transaction. ``light`` (backfill: thousands of
+        tell (see the module docstring), and return those that tell any: the others need no
+        entry (ownership only ever moves to a later commit). One transaction. ``light`` (backfill: thousands of
         commits, no git run each): alike means the same key and the same message only."""
         did = self._dest_id(True)
+        commits = list(commits)
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for commit in commits:
                 self._claim(did, commit, light)
+            telling = [c for c in commits if c.change is None or self._owns(did, c.ident)]
+            if len(telling) < len(commits):   # the ledger's word for them (Ledger.mark_replaced)
+                keep = {id(c) for c in telling}
+                self.db.executemany("INSERT OR IGNORE INTO commits (dest, ident, state, at) VALUES (?, ?, 'replaced', ?)",
+                                    ((did, c.ident, time.time()) for c in commits if id(c) not in keep))
+        return telling
+
+    def _owns(self, did: int, ident: str) -> bool:
+        return self.db.execute("SELECT 1 FROM changes WHERE dest=? AND owner=? LIMIT 1", (did, ident)).fetchone() is not None
 
     def _claim(self, did: int, commit: Commit, light: bool = False) -> None:
         ckey = key(commit)

@@ -117,7 +117,9 @@ class Inbox:
             done.append(name)
         ordered = parents_first(found)
         if self.changes is not None and ordered:
-            self.changes.claim(ordered)   # before the entries: a crash in between claims again, a no-op
+            # Before the entries (a crash in between claims again: a no-op); a commit whose
+            # stories all heard of its change needs no entry.
+            ordered = self.changes.claim(ordered)
         for commit in ordered:
             self.beat()
             entry = make_entry(self.dest, [commit.to_dict()])

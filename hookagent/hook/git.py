@@ -72,9 +72,8 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
                 commits.append(commit.to_dict())
             exclude.add(u.new)   # a commit shared by several refs of this push counts once
         if changes is not None and commits:   # one comment per change (changes.py): a force push
-            claimed = [Commit.from_dict(c) for c in commits]   # of rebased commits tells no story again
-            changes.claim(claimed)
-            commits = [c.to_dict() for c in claimed]
+            claimed = changes.claim(Commit.from_dict(c) for c in commits)   # of rebased commits tells
+            commits = [c.to_dict() for c in claimed]                        # no story again
         updates_out = [{"ref": u.ref, "before": u.old, "after": u.new} for u in moved]
         pusher = pusher_from_env(environ)
         for i in range(0, len(commits), BATCH):
