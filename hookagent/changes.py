@@ -256,7 +256,8 @@ class Changes:
     # ------------------------------------------------------------------ sending
     def live(self, commit: Commit) -> Commit | None:
         """The commit as it is to be sent: unchanged when it owns every story it references, or
-        was not claimed (queued before changes were kept, svn, ``rewrites: every``); its message
+        was not claimed for this destination (queued before changes were kept, svn, ``rewrites:
+        every``, moved here from another destination); its message
         keeping only the stories it owns; None when it owns none."""
         did = self._dest_id(False)
         if commit.change is None or did is None:
@@ -264,7 +265,11 @@ class Changes:
         owned = {r[0] for r in self.db.execute("SELECT story FROM changes WHERE dest=? AND owner=?",
                                                (did, commit.ident))}
         if not owned:
-            return None
+            seen = self.db.execute("SELECT 1 FROM copies WHERE dest=? AND ident=? LIMIT 1",
+                                   (did, commit.ident)).fetchone()
+            # Claimed for another destination (entries that followed their configuration to a new
+            # tracker, retarget.py): this one never heard of it.
+            return None if seen else commit
         if all(r.id in owned for r in stories.parse(commit.message)):
             return commit
         copy = Commit.from_dict(commit.to_dict())
