@@ -3,6 +3,7 @@ commits of the same change; each story hears of a change once. Real git, install
 devserver's comments per story."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,6 +112,8 @@ def test_a_rebase_sends_nothing_again(tmp_path, server, n):
     assert len(server.received()) == before
     got = comments(server)
     assert sum(len(v) for v in got.values()) == n and set(got) == {100 + k for k in range(7)}
+    status = json.loads(site.cli("status", "--json").stdout)
+    assert (status["sent"], status["replaced"]) == (n, n)
 
 
 EDITOR = r"""
