@@ -270,3 +270,24 @@ def test_a_backfilled_history_rebased_later_is_not_sent_again(tmp_path, server):
     assert proc.returncode == 0, proc.stderr
     flush(site)
     assert len(server.received()) == 6
+
+
+def test_fixup_commits_are_not_sent_and_autosquash_sends_nothing_again(tmp_path, server):
+    site = Site(tmp_path, server.url)
+    repo = make_repo(tmp_path, site)
+    commit(repo, "base")
+    commit(repo, "Thrusters [finishes #401]")
+    target = head(repo)
+    commit(repo, "Other [#402]")
+    (repo / "fix.txt").write_text("fix")
+    git(repo, "add", "fix.txt")
+    git(repo, "commit", "-q", "--fixup", target)             # "fixup! Thrusters [finishes #401]"
+    flush(site)
+    assert {sid: len(v) for sid, v in comments(server).items()} == {401: 1, 402: 1}
+    env = {**os.environ, "GIT_SEQUENCE_EDITOR": "true"}
+    proc = subprocess.run(["git", "-C", str(repo), "rebase", "-q", "-i", "--autosquash", "HEAD~3"],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "fixup!" not in git(repo, "log", "--format=%s")
+    flush(site)
+    assert {sid: len(v) for sid, v in comments(server).items()} == {401: 1, 402: 1}

@@ -23,6 +23,9 @@ from hookagent.spool import Spool, commit_entry_name, make_entry
 
 log = logging.getLogger("hookagent.agent")
 
+AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
+"""Subjects `git commit --fixup/--squash` writes: commits made to disappear into their target."""
+
 STALE = 600.0
 """Seconds after which an incomplete record is taken as left by a hook that died half-way."""
 
@@ -176,6 +179,13 @@ class Inbox:
             raw = obj.raw if obj.verified() else vgit.git(["cat-file", "commit", obj.sha], repo)
             fields = vgit.parse_raw_commit(obj.sha, raw)
             if not stories.has_refs(fields["message"]):
+                continue
+            if self.cfg.rewrites == "once" and fields["message"].startswith(AUTOSQUASH):
+                # `commit --fixup/--squash`: made to be squashed into its target by `rebase
+                # --autosquash`, whose stories hear of the change from the target. Pushed as it
+                # is, the server's post-receive sends it.
+                log.info("not sending %s: a %s commit, made to be squashed", obj.sha[:12],
+                         fields["message"].split("!")[0])
                 continue
             url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
             commit = vgit.to_commit(fields, repo, record.branch, url)
