@@ -170,13 +170,16 @@ def _clock(seconds: float) -> str:
 
 def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out, progress: Progress,
         spool=None, ledger=None, destination: str = "", fmt: str = "jsonl",
-        stop: Stop | None = None, reverts: str = reverts_mod.LINK) -> Summary:
+        stop: Stop | None = None, reverts: str = reverts_mod.LINK, changes=None) -> Summary:
     """Scan ``commits`` and enqueue or print those that reference stories. An int in ``commits``
     stands for that many commits that cannot reference a story. ``out`` is a binary stream
     (UTF-8 is written to it).
 
     Without dry_run, ``spool`` and ``ledger`` are needed. In a dry run ``ledger`` may be given
     (only read) to count what would be skipped. ``reverts``: the configuration's (reverts.py).
+    ``changes`` (rewrites: once): the commits' changes are claimed (changes.py, light: the same
+    author, date and message), so a copy of a commit the stories heard of is not sent, and a
+    later rebase of these commits sends nothing again.
     """
     import json.encoder
 
@@ -212,6 +215,13 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             neutralise = grammar.neutralise
             for c in fresh:
                 c.message = neutralise(c.message)
+        if changes is not None:
+            telling = changes.claim(fresh, light=True)
+            summary.skipped += len(fresh) - len(telling)     # copies of commits the stories heard of
+            summary.enqueued -= len(fresh) - len(telling)
+            fresh = telling
+            if not fresh:
+                return
         entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
         spool.enqueue(spool_mod.batch_entry_name(destination), entry)   # durable first,
         unmarked.extend(c.ident for c in fresh)                         # then remembered

@@ -16,6 +16,7 @@ from hookagent.sinks import API_CHOICES, GITHUB_FORMATS
 
 GITHUB_MAX_COMMITS = 2048   # what GitHub itself puts in one push event at most
 LOG_CHOICES = ("file", "stderr", "journald")
+REWRITES_CHOICES = ("once", "every")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class Config:
     branches: tuple[str, ...] = ("*",)
     tags: bool = False
     reverts: str = "link"     # link: a revert links its stories, no state changes; ignore: not sent
+    # once: a story hears of a change once, whatever amends, rebases and cherry-picks copy it
+    # (changes.py); every: each new commit is sent (a rebase comments again).
+    rewrites: str = "once"
     path: str | None = None   # the file this came from, if any
 
     @property
@@ -166,7 +170,7 @@ _SCHEMA: dict[str, Any] = {
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
     "agent": {"autostart": bool, "log_file": str, "log": str},
-    "branches": list, "tags": bool, "reverts": str,
+    "branches": list, "tags": bool, "reverts": str, "rewrites": str,
     "svn": {"reader": str, "commit_id": str},
 }
 
@@ -275,11 +279,16 @@ def parse(text: str, path: str | None = None) -> Config:
     if reverts not in ("link", "ignore"):
         raise ConfigError(f"reverts: {reverts!r} is not one of link, ignore (link: a commit made by git revert"
                           " links its stories without changing their state; ignore: it is not sent)")
+    rewrites = data.get("rewrites", "once")
+    if rewrites not in REWRITES_CHOICES:
+        raise ConfigError(f"rewrites: {rewrites!r} is not one of {', '.join(REWRITES_CHOICES)}; once (the default)"
+                          " tells a story of a change once, whatever amends, rebases and cherry-picks copy it;"
+                          " every sends each new commit")
     spool_dir = rel(data.get("spool_dir")) or default_spool_dir()
     return Config(svn_reader=sv.get("reader", "svnlook"), svn_commit_id=sv.get("commit_id", "revision"),
                   spool_dir=spool_dir, spool_group=data.get("spool_group"), tracker=tracker,
                   retry=retry, repos=tuple(repos), agent=agent, branches=tuple(branches),
-                  tags=data.get("tags", False), reverts=reverts,
+                  tags=data.get("tags", False), reverts=reverts, rewrites=rewrites,
                   path=os.path.abspath(path) if path else None)
 
 

@@ -18,7 +18,8 @@ a few ``name value`` header lines, a blank line, a body, and the end line::
 The git body is ``git cat-file --batch`` output (one or more objects; ``<sha> missing`` for one
 git could not find); a push record's body is the `OLD NEW REF` lines git gave post-receive, and
 its ``env.NAME`` headers keep who pushed; an svn record has no body, its ``revision`` header
-names the revision (it never changes). The sh hook (resources/hook-tmpl) writes records; this module reads them, and
+names the revision (it never changes). A rebase's record (``hook post-rewrite``) also has one
+``rewritten OLD NEW`` header line per commit the rebase replaced (squash: several olds, one new). The sh hook (resources/hook-tmpl) writes records; this module reads them, and
 writes the same format where Python records (old hooks, tests).
 
 A record is complete only when its objects add up and the end line closes it: a hook may still
@@ -83,6 +84,7 @@ class Record:
     objects: list[GitObject] = field(default_factory=list)
     complete: bool = True
     updates: str = ""            # a push: its `OLD NEW REF` lines, as git gave them
+    rewritten: list[tuple[str, str]] = field(default_factory=list)   # post-rewrite's OLD NEW pairs
 
     @property
     def environ(self) -> dict[str, str]:
@@ -111,10 +113,15 @@ def parse(data: bytes) -> Record | None:
         return None
     head, sep, body = data.partition(b"\n\n")
     headers: dict[str, str] = {}
+    rewritten: list[tuple[str, str]] = []
     for line in head.split(b"\n")[1:]:
         name, _, value = line.partition(b" ")
+        if name == b"rewritten":      # one line per pair: `rewritten OLD NEW`
+            old, _, new = value.decode("ascii", "replace").partition(" ")
+            rewritten.append((old, new.split(" ")[0]))
+            continue
         headers[name.decode("ascii", "replace")] = os.fsdecode(value)
-    record = Record(headers)
+    record = Record(headers, rewritten=rewritten)
     if not sep:
         record.complete = False
         return record

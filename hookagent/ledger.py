@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-VERSION = 2
+VERSION = 3   # 3: the changes table (changes.py), made by _create on open
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dests (
     id     INTEGER PRIMARY KEY,
@@ -92,7 +92,8 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
             if self.db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
                 return   # another process got there first
-            for stmt in SCHEMA.split(";"):
+            from hookagent.changes import SCHEMA as CHANGES
+            for stmt in (SCHEMA + CHANGES).split(";"):
                 if stmt.strip():
                     self.db.execute(stmt)
             old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger'").fetchone()
@@ -118,6 +119,17 @@ class Ledger:
             row = self.db.execute("SELECT id FROM dests WHERE dest=?", (dest,)).fetchone()
         self._ids[dest] = row[0]
         return row[0]
+
+    def changes(self, dest: str):
+        """The changes each story of ``dest`` heard of (changes.Changes)."""
+        from hookagent.changes import Changes
+        return Changes(self.db, lambda create: self._dest_id(dest, create))
+
+    def mark_replaced(self, dest: str, ident: str) -> None:
+        """A commit not sent because later commits of its change told its stories."""
+        did = self._dest_id(dest, create=True)
+        self.db.execute("INSERT OR REPLACE INTO commits (dest, ident, state, at) VALUES (?, ?, 'replaced', ?)",
+                        (did, ident, time.time()))
 
     def is_sent(self, dest: str, ident: str) -> bool:
         did = self._dest_id(dest, create=False)

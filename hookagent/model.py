@@ -39,16 +39,19 @@ class Commit:
     repo:      absolute path of the repository it came from.  branch: when known.
     ref:       the full ref a push moved to reach it (post-receive), else None.
     email, added, removed, modified: for push-style payloads; may be empty.
+    replaces:  the commits git said this one replaces (post-rewrite after a rebase), for changes.py.
+    change:    its change key once changes.py claimed its stories (then sent only to those it owns).
     """
 
     __slots__ = ("commit_id", "ident", "author", "email", "date", "message", "url", "repo",
-                 "branch", "vcs", "added", "removed", "modified", "ref")
+                 "branch", "vcs", "added", "removed", "modified", "ref", "replaces", "change")
 
     def __init__(self, commit_id: str, author: str, message: str, *, ident: str | None = None,
                  email: str = "", date: str = "", url: str | None = None, repo: str = "",
                  branch: str | None = None, vcs: str = "git", added: list[str] | None = None,
                  removed: list[str] | None = None, modified: list[str] | None = None,
-                 ref: str | None = None) -> None:
+                 ref: str | None = None, replaces: list[str] | None = None,
+                 change: str | None = None) -> None:
         self.commit_id = commit_id
         self.ident = ident or commit_id
         self.author = author
@@ -63,6 +66,8 @@ class Commit:
         self.removed = removed or []
         self.modified = modified or []
         self.ref = ref
+        self.replaces = replaces or []
+        self.change = change
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}

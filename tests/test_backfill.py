@@ -479,9 +479,11 @@ def test_ledger_remembers_per_destination_and_migrates_a_version_1_file(tmp_path
         assert led.known("v5 http://b", many + ["zz"]) == set(many)
     finally:
         led.close()
-    again = Ledger(path)      # reopened: the migrated file is version 2, data intact
+    again = Ledger(path)      # reopened: the migrated file is the current version, data intact
     try:
-        assert again.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        tables = {r[0] for r in again.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"dests", "commits", "changes", "copies"} <= tables
         assert again.count("v5 http://b", "queued") == 1234 and again.is_sent("v5 http://b", "c1")
     finally:
         again.close()

@@ -23,6 +23,9 @@ from hookagent.spool import Spool, commit_entry_name, make_entry
 
 log = logging.getLogger("hookagent.agent")
 
+AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
+"""Subjects `git commit --fixup/--squash` writes: commits made to disappear into their target."""
+
 STALE = 600.0
 """Seconds after which an incomplete record is taken as left by a hook that died half-way."""
 
@@ -47,6 +50,7 @@ class Inbox:
         self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
         self.last_due = 0.0
         self.beat: Callable[[], None] = lambda: None   # the agent's heartbeat, once per record
+        self.changes = None   # changes.Changes: one comment per change (rewrites: once), the agent sets it
 
     def pending(self) -> int:
         """Records to read now: not stuck, and not the incomplete ones unchanged since last seen
@@ -114,7 +118,12 @@ class Inbox:
                 self._stuck(name, f"cannot read the commit(s) of inbox record {name}: {exc}", out)
                 continue
             done.append(name)
-        for commit in parents_first(found):
+        ordered = parents_first(found)
+        if self.changes is not None and ordered:
+            # Before the entries (a crash in between claims again: a no-op); a commit whose
+            # stories all heard of its change needs no entry.
+            ordered = self.changes.claim(ordered)
+        for commit in ordered:
             self.beat()
             entry = make_entry(self.dest, [commit.to_dict()])
             # Due in this order: each entry's due time (its mtime) strictly after the last one's.
@@ -142,7 +151,8 @@ class Inbox:
             from hookagent.hook.git import queue_push
             from hookagent.hook.push import repository
             repo = repository(os.path.realpath(record.repo))   # the snapshot's key, as install made it
-            queue_push(self.cfg, self.spool, repo, record.updates, record.environ, record=name)
+            queue_push(self.cfg, self.spool, repo, record.updates, record.environ, record=name,
+                       changes=self.changes)
             return []
         if record.vcs == "svn":
             return self._svn(record)
@@ -158,7 +168,10 @@ class Inbox:
             # Cut short before its first object: the record's name holds the commit id.
             sha = name.rsplit(".", 1)[-1]
             objects = [inbox.GitObject(sha, None)]
-        out, seen = [], set()
+        olds: dict[str, list[str]] = {}   # post-rewrite's mapping: new -> the olds it replaces
+        for old, new in record.rewritten:
+            olds.setdefault(new, []).append(old)
+        out, seen = [], self._dropped_by_rebase(name, record, objects, olds)
         for obj in objects:
             if obj.sha in seen:
                 continue
@@ -167,11 +180,33 @@ class Inbox:
             fields = vgit.parse_raw_commit(obj.sha, raw)
             if not stories.has_refs(fields["message"]):
                 continue
+            if self.cfg.rewrites == "once" and fields["message"].startswith(AUTOSQUASH):
+                # `commit --fixup/--squash`: made to be squashed into its target by `rebase
+                # --autosquash`, whose stories hear of the change from the target. Pushed as it
+                # is, the server's post-receive sends it.
+                log.info("not sending %s: a %s commit, made to be squashed", obj.sha[:12],
+                         fields["message"].split("!")[0])
+                continue
             url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
             commit = reverts.apply(vgit.to_commit(fields, repo, record.branch, url), self.cfg.reverts)
             if commit is not None:
+                commit.replaces = olds.get(obj.sha, [])
                 out.append(Found(commit, fields["parents"]))
         return out
+
+    def _dropped_by_rebase(self, name: str, record: inbox.Record, objects: list[inbox.GitObject],
+                           olds: dict[str, list[str]]) -> set[str]:
+        """The commits of a rebase's record that the rebase itself threw away: post-commit notes
+        every commit a rebase makes, and a squash or fixup makes one per step, each replaced by
+        the next (only the last is in post-rewrite's mapping). A noted commit that is not in the
+        mapping and not in HEAD's history (where an `edit` stop's own commits are) is one of
+        those. Nothing is dropped from a record without a mapping (an older hook's)."""
+        if not olds or not record.rewritten:
+            return set()
+        from hookagent.changes import Git
+        head = name.rsplit(".", 1)[-1]
+        return {obj.sha for obj in objects
+                if obj.sha not in olds and obj.sha != head and not Git().is_ancestor(record.repo, obj.sha, head)}
 
     def _svn(self, record: inbox.Record) -> list[Found]:
         from hookagent.hook.svn import read_commit

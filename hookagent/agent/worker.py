@@ -50,6 +50,7 @@ class Pass:
     """What one run_once did, and why it stopped."""
     sent: int = 0            # commits the server accepted
     skipped: int = 0         # commits the ledger already knew as sent
+    replaced: int = 0        # commits not sent: their stories heard of their change already
     entries_done: int = 0
     ingested: int = 0        # inbox records turned into entries
     deferred: int = 0
@@ -81,6 +82,9 @@ class Agent:
         self.tag = dest_tag(self.dest)   # only this destination's entries are ours to send
         self.lock = AgentLock(spool)
         self.inbox = Inbox(cfg, spool)
+        # One comment per change (changes.py): claimed at queue time, filtered before each send.
+        self.changes = ledger.changes(self.dest) if cfg.rewrites == "once" else None
+        self.inbox.changes = self.changes
         self.stopping = False
         self.unreadable: set[str] = set()
         self.followed = None   # retarget.Moved: what came along from earlier destinations (build)
@@ -253,6 +257,15 @@ class Agent:
             if self.ledger.is_sent(self.dest, commit.ident):
                 result.skipped += 1
                 continue
+            if self.changes is not None:
+                live = self.changes.live(commit)
+                if live is None:   # later commits of its change told its stories (changes.py)
+                    self.ledger.mark_replaced(self.dest, commit.ident)
+                    result.replaced += 1
+                    log.info("not sending %s: its stories heard of its change from another commit",
+                             commit.commit_id[:12])
+                    continue
+                commit = live
             yield commit
 
     def _deliver(self, claim: Claim, result: Pass) -> DeliveryError | None:
@@ -302,6 +315,8 @@ class Agent:
         for commit in commits:
             self.ledger.mark_sent(self.dest, commit.ident)
             self.unrecorded.discard(commit.ident)
+        if self.changes is not None:
+            self.changes.sent(c.ident for c in commits)
 
     def _file_failure(self, claim: Claim, error: DeliveryError, state: dict, now: float,
                       result: Pass) -> bool:

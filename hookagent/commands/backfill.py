@@ -104,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         summary = backfill.run(commits, dry_run=args.dry_run, with_state=args.with_state, out=out,
                                progress=progress, spool=spool, ledger=ledger,
                                destination=cfg.tracker.destination, fmt=args.format, stop=stop,
-                               reverts=cfg.reverts)
+                               reverts=cfg.reverts,
+                               changes=(ledger.changes(cfg.tracker.destination)
+                                        if ledger is not None and not args.dry_run and cfg.rewrites == "once"
+                                        else None))
         out.flush()
     except KeyboardInterrupt:   # a second Ctrl-C: stop now
         progress.end_line()

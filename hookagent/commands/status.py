@@ -64,6 +64,8 @@ def collect(cfg, now: float | None = None) -> dict:
         "last_error": state.get("last_error"),
         "last_error_at": state.get("last_error_at"),
         "sent": ledger.count(dest, "sent"),
+        # copies of commits their stories heard of (amend, rebase, cherry-pick): not sent (changes.py)
+        "replaced": ledger.count(dest, "replaced"),
         "oldest_pending_age": (now - min(created)) if created else None,   # queued or deferred
         "disk": disk,
         "problem": disk or (None if ledger.writable else (f"cannot write the spool {spool.root}; make it writable"
@@ -144,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if st["corrupt"]:
         print(f"corrupt:      {st['corrupt']} file(s) in {st['spool_dir']}/corrupt")
     print(f"sent:         {st['sent']} commit(s)")
+    if st["replaced"]:
+        print(f"not sent:     {st['replaced']} copied commit(s) (amend, rebase, cherry-pick) whose stories"
+              " had heard of their change (rewrites: once)")
     if st["held"]:
         print(f"HELD:         {st['held']}")
     elif st["paused_until"]:

@@ -7,7 +7,7 @@ import sys
 from hookagent import inbox, links, process, reverts, stories
 from hookagent.config import Config
 from hookagent.hook import push as pushes
-from hookagent.model import pusher_from_env
+from hookagent.model import Commit, pusher_from_env
 from hookagent.spool import Spool, batch_entry_name, make_entry, push_entry_name
 from hookagent.vcs import git as vgit
 
@@ -65,7 +65,8 @@ def post_receive(cfg: Config, spool: Spool, argv: list[str], stdin_text: str | N
     return queue_push(cfg, spool, pushes.repository(os.getcwd()), text, os.environ)
 
 
-def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record: str | None = None) -> int:
+def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record: str | None = None,
+               changes=None) -> int:
     """Queue the commits a push made new (see push.py), from its `OLD NEW REF` lines; the agent
     does this for the sh hook's push records (``record``: its name, which names the entries, so
     a record read again after a crash queues nothing twice). Returns how many entries were
@@ -100,6 +101,9 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
                 commit.ref = u.ref
                 commits.append(commit.to_dict())
             exclude.add(u.new)   # a commit shared by several refs of this push counts once
+        if changes is not None and commits:   # one comment per change (changes.py): a force push
+            claimed = changes.claim(Commit.from_dict(c) for c in commits)   # of rebased commits tells
+            commits = [c.to_dict() for c in claimed]                        # no story again
         updates_out = [{"ref": u.ref, "before": u.old, "after": u.new} for u in moved]
         pusher = pusher_from_env(environ)
         for i in range(0, len(commits), BATCH):
