@@ -208,7 +208,9 @@ class Agent:
         r = self.cfg.retry
         cap = min(r.max_backoff, DISK_MAX_PAUSE)
         delay = backoff.next_delay(self.disk.failures, min(r.min_backoff, cap), cap, rng=self.rng)
-        if problem != self.disk.problem:
+        # One line per kind of refusal (full, read-only, quota), not per file that met it: the
+        # ledger and an entry on the same full disk say the same thing to whoever reads the log.
+        if self.disk.problem is None or problem.partition("): ")[2] != self.disk.problem.partition("): ")[2]:
             log.error("%s", problem)
         self.disk = DiskPause(problem, self.disk.failures + 1, now + delay)
         result.paused_until = max(result.paused_until, self.disk.until)
