@@ -246,3 +246,16 @@ def keep_only(message: str, ids: set[int]) -> str:
             outer.has_id = outer.has_id or pair.has_id
     out.append(message[pos:])
     return "".join(out)
+
+
+_MERGE_LOG = re.compile(r"^\* [^\n]*:\n(?:  [^\n]*(?:\n|$))+", re.MULTILINE)
+
+
+def merge_log_inert(message: str) -> str:
+    """A merge commit's message with the summary ``merge.log`` adds made inert: git lists the
+    merged commits' subjects (``* side9:`` then indented lines), whose stories heard of those
+    commits where they were made; their brackets become parentheses, so only what the merge's
+    own message says references a story."""
+    if "[" not in message or "\n* " not in message:
+        return message
+    return _MERGE_LOG.sub(lambda m: m.group().replace("[", "(").replace("]", ")"), message)

@@ -51,6 +51,7 @@ class Slowloris:
         self.connections: list[Drips] = []
         self.bodies: list[bytes] = []          # what ANSWER received
         self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
         self._listener = socket.socket()
         # A small receive buffer (set before listen, so accepted sockets get it): a body larger
         # than the client's send buffer then really waits for READ_BODY's reads.
@@ -67,7 +68,23 @@ class Slowloris:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
+        # Wake the accepting thread before the socket goes: closing a socket another thread is
+        # blocked accepting on does not wake it, and when a signal (SIGCHLD) interrupts that
+        # accept, CPython retries it on the same descriptor number, which by then may be a later
+        # server's listening socket: seen here, this thread stole the connections of the next
+        # test's DevServer, whose own accept then blocked its shutdown for good.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)   # a blocked accept returns (EINVAL)
+        except OSError:
+            pass
+        if self._thread.ident is not None:
+            self._thread.join(timeout=10)
         self._listener.close()
+        for conn in self._conns:      # a serving thread blocked reading ends too
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def ended(self) -> bool:
         """Every connection so far has ended (for wait_until)."""
@@ -80,6 +97,10 @@ class Slowloris:
                 conn, _ = self._listener.accept()
             except OSError:
                 return   # closed at exit
+            if self._stop.is_set():
+                conn.close()
+                return
+            self._conns.append(conn)
             drips = Drips()
             self.connections.append(drips)
             threading.Thread(target=self._serve, args=(conn, self.mode, drips), daemon=True).start()

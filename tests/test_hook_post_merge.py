@@ -89,6 +89,25 @@ def test_a_local_merge_commit_with_a_reference_arrives_once_and_not_its_second_p
     assert sent(site, server) == [merge]      # nothing more on a second pass
 
 
+def test_merge_log_s_list_of_merged_commits_references_no_story(tmp_path, site, server):
+    """`merge.log` lists the merged commits' subjects in the merge's message: their stories heard
+    of them where they were made; only the merge's own words reference a story."""
+    work, other = work_and_other(tmp_path, site)
+    theirs(other, "side9", "Side work [#201]", "More [finishes #202]")
+    fetch(work, other, "side9")
+    git_commit(work, "ours, meanwhile")
+    git(work, "-c", "merge.log=true", "merge", "-q", "--no-ff", "-m", "Merge side9 [#107]", "side9")
+    assert "Side work [#201]" in git_out(work, "log", "-1", "--format=%B")
+    merge = rev(work)
+    assert sent(site, server) == [merge]
+    assert comments(server, 107) == 1 and comments(server, 201) == comments(server, 202) == 0
+    assert server.stories()[107]["current_state"] == "started"
+    git(work, "checkout", "-q", "-b", "again", "HEAD~1")
+    git(work, "-c", "merge.log=true", "merge", "-q", "--no-ff", "--no-edit", "side9")   # no words of its own
+    assert sent(site, server) == [merge]
+    assert 202 not in server.stories()
+
+
 def test_a_fast_forward_onto_commits_that_reference_stories_sends_nothing(tmp_path, site, server):
     work, other = work_and_other(tmp_path, site)
     theirs(other, "main", "Theirs [#301]", "Theirs too [finishes #302]")

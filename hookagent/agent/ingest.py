@@ -178,6 +178,8 @@ class Inbox:
             seen.add(obj.sha)
             raw = obj.raw if obj.verified() else vgit.git(["cat-file", "commit", obj.sha], repo)
             fields = vgit.parse_raw_commit(obj.sha, raw)
+            if len(fields["parents"]) > 1:   # a merge: its own words, not merge.log's list of commits
+                fields["message"] = stories.merge_log_inert(fields["message"])
             if not stories.has_refs(fields["message"]):
                 continue
             if self.cfg.rewrites == "once" and fields["message"].startswith(AUTOSQUASH):

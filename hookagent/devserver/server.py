@@ -58,6 +58,21 @@ class _HttpServer(ThreadingHTTPServer):
         self.conn_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def server_activate(self) -> None:
+        super().server_activate()
+        # serve_forever accepts after its selector said a connection waits; if it is gone by
+        # then (taken by another accepting thread, or reset), a blocking accept would wait for
+        # the next one and stop() could never end. Non-blocking, that is one skipped turn.
+        self.socket.setblocking(False)
+
+    def get_request(self):  # type: ignore[override]
+        try:
+            conn, addr = self.socket.accept()
+        except BlockingIOError:
+            raise OSError("the waiting connection went before it was accepted") from None
+        conn.setblocking(True)
+        return conn, addr
+
     def process_request(self, request, client_address):  # type: ignore[override]
         with self.conn_lock:
             self.open_connections.add(request)
