@@ -210,8 +210,13 @@ def server():
 
 
 def test_demo_runs_against_the_real_redmine(tmp_path, redmine):
+    key = tmp_path / "key"
+    key.write_text(redmine.key)
     proc = subprocess.run([sys.executable, "-m", "hookagent", "demo", "--api", "redmine",
-                           "--redmine-url", redmine.url, "--redmine-key", redmine.key, "--dir", str(tmp_path)],
+                           "--redmine-url", redmine.url, "--redmine-key-file", str(key)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "issue" in proc.stdout.lower()
+    shown = proc.stdout.split("What Redmine shows")[1]
+    assert shown.count("status: Resolved") == 3, proc.stdout
+    assert shown.count("- Redmine Admin: Commit") == 4, proc.stdout
+    assert redmine.key not in proc.stdout + proc.stderr

@@ -70,12 +70,12 @@ class RedmineSink(HttpSink):
 
     # ------------------------------------------------------------------ what is sent
     def note(self, commit: Commit) -> str:
-        short = commit.commit_id[:12]
-        link = f'"{short}":{commit.url}' if commit.url else short
-        full = f" ({commit.commit_id})" if commit.url or len(commit.commit_id) > 12 else ""
+        """The note, in Redmine's textile: ``Commit "ID":LINK by AUTHOR (EMAIL):`` then the
+        message as it was written, in a <pre> block."""
+        link = f'"{commit.commit_id}":{commit.url}' if commit.url else commit.commit_id
         who = commit.author + (f" ({commit.email})" if commit.email else "")
         message = clean_text(commit.message).rstrip().replace("</pre>", "</pre >")
-        return clean_text(f"Commit {link}{full} by {who}:\n\n<pre>\n{message}\n</pre>")
+        return clean_text(f"Commit {link} by {who}:\n\n<pre>\n{message}\n</pre>")
 
     def body(self, commit: Commit, ref: StoryRef) -> dict:
         issue: dict[str, Any] = {"notes": self.note(commit)}
