@@ -122,6 +122,16 @@ class Redmine:
             raise Unavailable(f"Redmine did not answer on {self.url}; its output: {_read(self.log)[-300:]}")
         return self
 
+    def runner(self, code: str) -> str:
+        """``bin/rails runner CODE`` on this Redmine's database (a local one); its output."""
+        if self.root is None:
+            raise Unavailable("bin/rails runner needs the local Redmine")
+        out = subprocess.run(["bin/rails", "runner", code], cwd=HOME, env=self._env(self.root / "redmine.sqlite3"),
+                             capture_output=True, text=True, timeout=PATIENCE, **_as_user())
+        if out.returncode != 0:
+            raise RestError(f"bin/rails runner failed ({out.returncode}): {out.stderr.strip()[-300:]}")
+        return out.stdout
+
     def _env(self, db: Path) -> dict[str, str]:
         return {"PATH": os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.root),
                 "LANG": "C.UTF-8", "RAILS_ENV": "production", "DATABASE_URL": f"sqlite3:{db}"}
@@ -195,9 +205,11 @@ class Redmine:
             "user_id": made["id"], "role_ids": [roles[role]]}}, expect=201)
         return self.call("GET", f"/users/{made['id']}.json")["user"]
 
-    def new_issue(self, subject: str) -> int:
-        made = self.call("POST", "/issues.json", {"issue": {
-            "project_id": self.project, "subject": subject}}, expect=201)
+    def new_issue(self, subject: str, tracker_id: int | None = None) -> int:
+        issue: dict[str, Any] = {"project_id": self.project, "subject": subject}
+        if tracker_id is not None:
+            issue["tracker_id"] = tracker_id
+        made = self.call("POST", "/issues.json", {"issue": issue}, expect=201)
         return made["issue"]["id"]
 
     def issue(self, number: int) -> dict:

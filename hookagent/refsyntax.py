@@ -137,7 +137,7 @@ class RedmineSyntax:
 
     def keep_only(self, message: str, ids: set[int]) -> str:
         """``message`` referencing only ``ids`` (svn log edits): other ids leave each keyword's
-        list; a list left empty loses its keyword too (``fixes #1`` -> ``#1``), so it is inert."""
+        list; a list left empty loses its ``#`` signs (``fixes #1`` -> ``fixes 1``): inert."""
         if "#" not in message:
             return message
 
@@ -147,7 +147,7 @@ class RedmineSyntax:
                 return match.group()
             kept = [d for d in self._ids.findall(match.group(2)) if int(d) in ids]
             if not kept:
-                return match.group(2) if not self.any else match.group(2).replace("#", "")
+                return match.group().replace("#", "")    # inert: no ids left to join another list
             return match.group()[: match.start(2) - match.start()] + ", ".join(f"#{d}" for d in kept)
 
         return self._ref.sub(one, message)

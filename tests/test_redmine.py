@@ -115,6 +115,23 @@ def test_a_missing_issue_is_dead_alone_and_a_retry_posts_only_what_was_missing(t
     assert status(site)["dead"]["commits"] == 0
 
 
+def test_an_update_redmine_refuses_is_dead_with_its_errors_and_the_rest_go_on(tmp_path, redmine):
+    """422: an issue Redmine will not save (its tracker's workflow now requires a due date, which
+    it has none of; only that tracker's issues are affected)."""
+    support = {t["name"]: t["id"] for t in redmine.call("GET", "/trackers.json")["trackers"]}["Support"]
+    good, bad = redmine.new_issue("saved"), redmine.new_issue("unsavable", tracker_id=support)
+    redmine.runner(f'Role.all.each {{ |r| WorkflowPermission.create!(role_id: r.id, tracker_id: {support},'
+                   f' old_status_id: 1, field_name: "due_date", rule: "required") }}')
+    site = redmine_site(tmp_path, redmine)
+    repo = work_tree_with_hook(tmp_path, site)
+    commit(repo, f"Both refs #{bad}, #{good}")
+    flush(site)
+    assert len(redmine.notes(good)) == 1 and redmine.notes(bad) == []
+    [dead] = [json.loads(p.read_text()) for p in (tmp_path / "spool" / "dead").iterdir()]
+    assert dead["last_status"] == 422 and "Due date cannot be blank" in dead["last_error"]
+    assert "Due date cannot be blank" in dead["response"]
+
+
 def test_a_wrong_key_holds_the_queue_then_delivers_after_the_fix(tmp_path, redmine):
     issue = redmine.new_issue("key")
     site = redmine_site(tmp_path, redmine)
