@@ -237,3 +237,17 @@ def test_demo_runs_against_the_real_redmine(tmp_path, redmine):
     assert shown.count("status: Resolved") == 3, proc.stdout
     assert shown.count("- Redmine Admin: Commit") == 4, proc.stdout
     assert redmine.key not in proc.stdout + proc.stderr
+
+
+def test_doctor_checks_the_key_and_the_statuses_and_a_hook_of_another_syntax(tmp_path, redmine):
+    site = redmine_site(tmp_path, redmine)
+    repo = work_tree_with_hook(tmp_path, site)
+    out = site.cli("doctor", str(repo))
+    assert "/users/current.json answered 200" in out.stdout, out.stdout + out.stderr
+    assert "finished -> status 3" in out.stdout and "an admin's" in out.stdout
+    assert redmine.key not in out.stdout + out.stderr
+    site.data["tracker"]["redmine"]["statuses"] = {"finished": "Shipped"}
+    site.data["tracker"]["syntax"] = "tracker"
+    site.write()
+    out = site.cli("doctor", str(repo))
+    assert "'Shipped'" in out.stdout and "installed for tracker.syntax redmine" in out.stdout, out.stdout

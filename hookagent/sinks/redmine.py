@@ -171,6 +171,13 @@ class RedmineSink(HttpSink):
                     " fix the configuration, then run `hookagent retry --held`", HOLD)
         self.status_ids = resolved
 
+    def checked(self) -> str:
+        """What check() found, in words (for doctor)."""
+        who = ("an admin's: notes of mapped authors go as them" if self.admin
+               else "not an admin's: every note goes as the key's user")
+        states = ", ".join(f"{state} -> status {sid}" for state, sid in (self.status_ids or {}).items())
+        return f"the key is {who}; " + (states or "no statuses configured: notes only")
+
     def _get(self, path: str) -> dict:
         url = self.base_url + path
         status, headers, answer = self.exchange("GET", url)
