@@ -251,3 +251,41 @@ def test_doctor_checks_the_key_and_the_statuses_and_a_hook_of_another_syntax(tmp
     site.write()
     out = site.cli("doctor", str(repo))
     assert "'Shipped'" in out.stdout and "installed for tracker.syntax redmine" in out.stdout, out.stdout
+
+
+def test_a_push_to_a_server_repository_notes_the_issues_it_references(tmp_path, redmine):
+    from testing.site import bare_repo_with_hook
+    issue = redmine.new_issue("pushed")
+    site = redmine_site(tmp_path, redmine)
+    bare, work = bare_repo_with_hook(tmp_path, site)
+    commit_file(work, "Local work, no reference")
+    pushed = [commit(work, f"Pushed, refs #{issue}"), commit(work, f"And closes #{issue}")]
+    git(work, "push", "-q", "origin", "main")
+    flush(site)
+    notes = redmine.notes(issue)
+    assert [n["notes"].split()[1].strip('"').split('"')[0] for n in notes] == pushed
+    assert redmine.issue(issue)["status"]["name"] == "Resolved"
+
+
+def test_svn_commits_and_a_log_edit_reach_redmine_once(tmp_path, redmine):
+    from testing import svn as tsvn
+    if not tsvn.have_svnserve():
+        pytest.skip("Subversion is not installed (scripts/setup --test installs it)")
+    first, second = redmine.new_issue("svn one"), redmine.new_issue("svn two")
+    site = redmine_site(tmp_path, redmine)
+    repos = tsvn.create_repository(tmp_path / "svnroot" / "project")
+    tsvn.allow_log_edits(repos)
+    proc = site.cli("install", str(repos), "--hooks", "post-commit,post-revprop-change")
+    assert proc.returncode == 0, proc.stderr
+    client = tsvn.Client(tmp_path / "svnconf")
+    wc = client.checkout(tsvn.file_url(repos), tmp_path / "wc")
+    client.commit(wc, f"Shields up, refs #{first}")
+    client.commit(wc, "Tidy, no issue")
+    flush(site)
+    assert [n["notes"].split()[1] for n in redmine.notes(first)] == ["1"]
+    client.set_log(tsvn.file_url(repos), 1, f"Shields up, refs #{first}, fixes #{second}")
+    flush(site)
+    assert len(redmine.notes(first)) == 1, "the edit told the first issue again"
+    [note] = redmine.notes(second)
+    assert redmine.issue(second)["status"]["name"] == "Resolved"
+    assert f"#{first}" not in note["notes"].split("<pre>")[1]
