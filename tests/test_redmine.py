@@ -91,6 +91,27 @@ def test_a_mapped_author_is_the_notes_user_an_unmapped_one_is_named(tmp_path, re
     assert "no-such-login" in (tmp_path / "spool" / "agent.log").read_text()
 
 
+def test_a_mapped_user_who_may_not_update_the_issue_falls_back_to_the_keys_user(tmp_path, redmine):
+    """403 for the switched user (not a member of a private project) is not the key's problem:
+    the note goes as the key's user; the queue is not held."""
+    redmine.user("carol")                              # a member of the shared project only
+    main = redmine.project
+    try:
+        redmine.setup_project("private-one")
+        redmine.call("PUT", "/projects/private-one.json", {"project": {"is_public": False}}, expect=204)
+        issue = redmine.new_issue("private")
+    finally:
+        redmine.project = main
+    site = redmine_site(tmp_path, redmine, redmine={"authors": {"carol@example.com": "carol"}})
+    repo = work_tree_with_hook(tmp_path, site)
+    commit(repo, f"refs #{issue}", {"GIT_AUTHOR_NAME": "Carol Tester", "GIT_AUTHOR_EMAIL": "carol@example.com"})
+    flush(site)
+    [note] = redmine.notes(issue)
+    assert note["user"]["name"] == "Redmine Admin" and "Carol Tester" in note["notes"]
+    assert status(site)["held"] is None
+    assert "'carol' may not update" in (tmp_path / "spool" / "agent.log").read_text()
+
+
 def test_a_missing_issue_is_dead_alone_and_a_retry_posts_only_what_was_missing(tmp_path, redmine):
     first, second = redmine.new_issue("one"), redmine.new_issue("two")
     missing = second + 1     # made only after the first delivery

@@ -16,7 +16,8 @@ queue with the reason.
 Outcomes, on top of sinks/http.py's rules: 401/403 hold; a missing issue (404) and a refused
 update (422, the server's errors kept) are dead for that issue only: the commit's other issues
 are still sent, then the entry goes to dead/ naming what was refused. 412 (an unknown login in
-``X-Redmine-Switch-User``) is sent again as the key's user, and logged.
+``X-Redmine-Switch-User``), and 403 for a switched user (one who may not update that issue), are
+sent again as the key's user, and logged.
 
 Progress per (commit, issue) is kept in the ledger, under the destination ``<destination>
 notes`` with the ident ``<commit ident>#<issue>``: a commit retried after its third issue failed
@@ -125,6 +126,12 @@ class RedmineSink(HttpSink):
             log.warning("Redmine has no user %r (tracker.redmine.authors, for %s): notes of that author go"
                         " as the key's user, naming the author", login, commit.email)
             status, headers, answer = self.exchange("PUT", url, body)
+        elif status == 403 and switch:
+            # The author's user may not update this issue (not a member of its project): the note
+            # goes as the key's user, naming the author; a 403 for the key itself still holds.
+            log.warning("Redmine user %r may not update issue #%d (403); the note of %s goes as the key's"
+                        " user, naming the author", login, ref.id, commit.commit_id[:12])
+            status, headers, answer = self.exchange("PUT", url, body)
         if status is None:
             return
         text = answer[:BODY_KEPT].decode("utf-8", "replace")
@@ -135,6 +142,11 @@ class RedmineSink(HttpSink):
         if status == 422:
             raise DeliveryError(f"Redmine refused the update of issue #{ref.id} (422 from {where}, saying:"
                                 f" {_errors(text)}); it is kept in dead/ with the answer", DEAD,
+                                status=status, body=text)
+        if status == 403:
+            raise DeliveryError(f"Redmine refused the key's user the update of issue #{ref.id} (403 from {where}):"
+                                " make that user a member of the issue's project with a role that may add"
+                                " notes (and change the status), then run `hookagent retry --held`", HOLD,
                                 status=status, body=text)
         error = classify_response(status, headers, answer, where)
         if error is not None:
