@@ -310,3 +310,35 @@ def test_svn_commits_and_a_log_edit_reach_redmine_once(tmp_path, redmine):
     [note] = redmine.notes(second)
     assert redmine.issue(second)["status"]["name"] == "Resolved"
     assert f"#{first}" not in note["notes"].split("<pre>")[1]
+
+
+def test_an_amended_commit_does_not_note_the_issue_again(tmp_path, redmine):
+    """One comment per change (changes.py) reads the destination's grammar: an amend of a
+    delivered `refs #N` commit is the same change, and the issue is not told twice."""
+    issue = redmine.new_issue("amended")
+    site = redmine_site(tmp_path, redmine)
+    repo = work_tree_with_hook(tmp_path, site)
+    first = commit(repo, f"Shields up, refs #{issue}")
+    flush(site)
+    proc = subprocess.run(["git", "-C", str(repo), "commit", "-q", "--amend", "-m", f"Shields up! refs #{issue}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    flush(site)
+    [note] = redmine.notes(issue)
+    assert first in note["notes"]
+
+
+def test_a_revert_notes_the_issue_without_moving_it(tmp_path, redmine):
+    """reverts: link neutralises a revert's keywords in the destination's grammar."""
+    issue = redmine.new_issue("reverted")
+    site = redmine_site(tmp_path, redmine)
+    repo = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    commit(repo, f"Finished, fixes #{issue}")                   # before the hooks: never sent
+    assert site.cli("install", str(repo)).returncode == 0
+    proc = subprocess.run(["git", "-C", str(repo), "revert", "--no-edit", "HEAD"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    flush(site)
+    [note] = redmine.notes(issue)
+    assert note["details"] == [] and f'Revert "Finished, refs #{issue} (fixes)"' in note["notes"]
+    assert redmine.issue(issue)["status"]["name"] == "New"
