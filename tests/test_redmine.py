@@ -227,7 +227,7 @@ def test_the_hooks_quick_test_follows_the_destinations_syntax(tmp_path, redmine,
     assert list(inbox.iterdir()) == []
 
 
-def test_render_is_the_puts_and_a_dry_run_of_a_push_names_no_token(tmp_path, redmine):
+def test_render_lists_the_puts_and_holds_no_key(tmp_path, redmine):
     site = redmine_site(tmp_path, redmine)
     from hookagent import context
     from hookagent.model import Commit
