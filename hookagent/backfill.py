@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from hookagent import links, reverts as reverts_mod
-from hookagent import stories as grammar
 from hookagent.model import Commit
+from hookagent.refsyntax import Syntax, TrackerSyntax
 
 BATCH = 1000
 """Commits per spool entry (one file, one fsync; the agent delivers an entry at a time)."""
@@ -62,10 +62,11 @@ class Stop:
 
 
 def git_commits(repo: str, revspecs: list[str], since: str | None, until: str | None,
-                author: str | None, rules: list[dict]) -> Iterator[Commit | int]:
+                author: str | None, rules: list[dict], brackets: bool = True) -> Iterator[Commit | int]:
     """The commits `git log` lists for REVSPECs (default HEAD), newest first.
 
-    Commits whose message cannot hold a reference (no ``[`` or no ``#`` in its bytes) are never
+    Commits whose message cannot hold a reference (no ``#`` in its bytes; with ``brackets``, for
+    Tracker's syntax, no ``[`` either) are never
     decoded: they come as an int, how many of them there were in a row, so the part of a history
     that mentions no story costs almost nothing.
     """
@@ -85,7 +86,7 @@ def git_commits(repo: str, revspecs: list[str], since: str | None, until: str | 
     for batch in vgit.stream_log_batches(repo, args):
         plain = 0
         for sha, name, email, date, body in batch:
-            if b"[" not in body or b"#" not in body:
+            if b"#" not in body or (brackets and b"[" not in body):
                 plain += 1
                 continue
             if plain:
@@ -170,7 +171,8 @@ def _clock(seconds: float) -> str:
 
 def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out, progress: Progress,
         spool=None, ledger=None, destination: str = "", fmt: str = "jsonl",
-        stop: Stop | None = None, reverts: str = reverts_mod.LINK, changes=None) -> Summary:
+        stop: Stop | None = None, reverts: str = reverts_mod.LINK, changes=None,
+        syntax: Syntax | None = None) -> Summary:
     """Scan ``commits`` and enqueue or print those that reference stories. An int in ``commits``
     stands for that many commits that cannot reference a story. ``out`` is a binary stream
     (UTF-8 is written to it).
@@ -179,9 +181,12 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
     (only read) to count what would be skipped. ``reverts``: the configuration's (reverts.py).
     ``changes`` (rewrites: once): the commits' changes are claimed (changes.py, light: the same
     author, date and message), so a copy of a commit the stories heard of is not sent, and a
-    later rebase of these commits sends nothing again.
+    later rebase of these commits sends nothing again. ``syntax``: the destination's grammar
+    (refsyntax.py; Tracker's brackets by default).
     """
     import json.encoder
+
+    grammar = syntax or TrackerSyntax()
 
     from hookagent import spool as spool_mod
 
@@ -253,7 +258,7 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             if not found:
                 continue
             message = commit.message
-            if revert(commit, reverts) is None:
+            if revert(commit, reverts, grammar.neutralise) is None:
                 continue
             if commit.message is not message:   # a revert's keywords were neutralised
                 found = parse(commit.message)

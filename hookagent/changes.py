@@ -144,10 +144,11 @@ class Changes:
     """The changes each story heard of, for one destination, in the ledger's database."""
 
     def __init__(self, db: sqlite3.Connection, dest_id: Callable[[bool], int | None],
-                 git: Git | None = None) -> None:
+                 git: Git | None = None, grammar=None) -> None:
         self.db = db
         self._dest_id = dest_id
         self.git = git or Git()
+        self.grammar = grammar or stories   # the destination's (refsyntax.py): parse, keep_only
 
     # ------------------------------------------------------------------ queueing
     def claim(self, commits: Iterable[Commit], *, light: bool = False) -> list[Commit]:
@@ -175,7 +176,7 @@ class Changes:
         ckey = key(commit)
         if ckey is None:
             return
-        refs = stories.parse(commit.message)
+        refs = self.grammar.parse(commit.message)
         if not refs:
             return
         commit.change = ckey                  # live() filters it at send time
@@ -270,10 +271,10 @@ class Changes:
             # Claimed for another destination (entries that followed their configuration to a new
             # tracker, retarget.py): this one never heard of it.
             return None if seen else commit
-        if all(r.id in owned for r in stories.parse(commit.message)):
+        if all(r.id in owned for r in self.grammar.parse(commit.message)):
             return commit
         copy = Commit.from_dict(commit.to_dict())
-        copy.message = stories.keep_only(commit.message, owned)
+        copy.message = self.grammar.keep_only(commit.message, owned)
         return copy
 
     def sent(self, idents: Iterable[str]) -> None:

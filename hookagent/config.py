@@ -27,6 +27,23 @@ class GithubPush:
 
 
 @dataclass(frozen=True)
+class Keywords:
+    """``tracker.keywords``: the words of ``syntax: redmine`` (refsyntax.py); Redmine's defaults."""
+    refs: tuple[str, ...] = ("refs", "references", "IssueID")
+    finished: tuple[str, ...] = ("fixes", "closes")
+    delivered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RedmineSettings:
+    """``tracker.redmine``: the redmine sink's statuses and authors (ignored by the other APIs).
+    ``statuses``: state (finished, delivered) -> a status id or name, checked against the
+    server when the agent starts; ``authors``: commit e-mail (lower case) -> Redmine login."""
+    statuses: tuple[tuple[str, int | str], ...] = ()
+    authors: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Tracker:
     url: str = "https://www.pivotaltracker.com"
     api: str = "v3"
@@ -37,6 +54,9 @@ class Tracker:
     timeout: float = 30.0   # seconds for a whole request: connect, send, the answer (sinks/deadline.py)
     ca_bundle: str | None = None
     github: GithubPush = field(default_factory=GithubPush)
+    syntax: str = "tracker"   # the grammar of references (refsyntax.py): tracker or redmine
+    keywords: Keywords = field(default_factory=Keywords)
+    redmine: RedmineSettings = field(default_factory=RedmineSettings)
 
     @property
     def destination(self) -> str:
@@ -166,7 +186,9 @@ _SCHEMA: dict[str, Any] = {
     "tracker": {"url": str, "api": str, "token_file": str, "token_env": str, "token": str,
                 "token_credential": str,
                 "timeout": float, "ca_bundle": str,
-                "github": {"format": str, "max_commits_per_request": int}},
+                "github": {"format": str, "max_commits_per_request": int},
+                "syntax": str, "keywords": {"refs": list, "finished": list, "delivered": list},
+                "redmine": {"statuses": dict, "authors": dict, "authors_file": str}},
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
     "agent": {"autostart": bool, "log_file": str, "log": str},
@@ -240,7 +262,9 @@ def parse(text: str, path: str | None = None) -> Config:
     tracker = Tracker(url=url.rstrip("/"), api=api, token_file=rel(token_file),
                       token_env=tr.get("token_env"), token=tr.get("token"), token_credential=credential,
                       timeout=timeout,
-                      ca_bundle=rel(tr.get("ca_bundle")), github=_github(tr.get("github"), api))
+                      ca_bundle=rel(tr.get("ca_bundle")), github=_github(tr.get("github"), api),
+                      syntax=_syntax(tr.get("syntax"), api), keywords=_keywords(tr.get("keywords")),
+                      redmine=_redmine(tr.get("redmine"), api, rel))
 
     rt = data.get("retry", {})
     retry = Retry(**{k: float(v) for k, v in rt.items()})
@@ -307,6 +331,83 @@ def _github(data: dict | None, api: str) -> GithubPush:
         raise ConfigError(f"tracker.github.max_commits_per_request: expected a whole number from 1 to"
                           f" {GITHUB_MAX_COMMITS}, got {most!r}")
     return GithubPush(format=fmt, max_commits_per_request=most)
+
+
+def _syntax(value: str | None, api: str) -> str:
+    from hookagent.refsyntax import SYNTAXES
+    syntax = value or ("redmine" if api == "redmine" else "tracker")
+    if syntax not in SYNTAXES:
+        raise ConfigError(f"tracker.syntax: {syntax!r} is not one of {', '.join(SYNTAXES)} (tracker:"
+                          " [fixes #12]; redmine: fixes #12, refs #13)")
+    return syntax
+
+
+def _keywords(data: dict | None) -> Keywords:
+    if not data:
+        return Keywords()
+    out = {}
+    for key in ("refs", "finished", "delivered"):
+        words = data.get(key)
+        if words is None:
+            continue
+        if not all(isinstance(w, str) and w and (w == "*" or not any(c.isspace() or c in "#:," for c in w))
+                   for w in words):
+            raise ConfigError(f"tracker.keywords.{key}: expected a list of single words like [refs, references],"
+                              f" got {words!r}")
+        if key != "refs" and "*" in words:
+            raise ConfigError(f"tracker.keywords.{key}: '*' only means something among refs")
+        out[key] = tuple(words)
+    return Keywords(**out)
+
+
+def _redmine(data: dict | None, api: str, rel) -> RedmineSettings:
+    if not data:
+        return RedmineSettings()
+    if api != "redmine":
+        warn("tracker.redmine: ignored unless tracker.api is redmine")
+    statuses = data.get("statuses") or {}
+    from hookagent.model import DELIVERED, FINISHED
+    for state, status in statuses.items():
+        if state not in (FINISHED, DELIVERED):
+            raise ConfigError(f"tracker.redmine.statuses: {state!r} is not a state; use finished and delivered")
+        if isinstance(status, bool) or not isinstance(status, (int, str)) or status == "":
+            raise ConfigError(f"tracker.redmine.statuses.{state}: expected a status id or name, got {status!r}")
+    authors = dict(data.get("authors") or {})
+    if data.get("authors_file"):
+        authors = {**_authors_file(rel(data["authors_file"])), **authors}
+    for email, login in authors.items():
+        if not isinstance(email, str) or not isinstance(login, str) or not login.strip() \
+                or not login.isprintable():
+            raise ConfigError(f"tracker.redmine.authors: expected e-mail: login pairs, got {email!r}: {login!r}")
+    return RedmineSettings(statuses=tuple(statuses.items()),
+                           authors=tuple((e.strip().lower(), v.strip()) for e, v in authors.items()))
+
+
+def _authors_file(path: str) -> dict:
+    """A YAML mapping of e-mail: login, or lines of ``email login`` (``#`` comments)."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"tracker.redmine.authors_file: cannot read {path} ({exc.strerror}); create it"
+                          " with one `email: login` per line") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if isinstance(data, dict):
+        return data
+    pairs = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.replace(":", " ").split()
+        if len(parts) != 2:
+            raise ConfigError(f"tracker.redmine.authors_file: {path} line {n}: expected `email: login`")
+        pairs[parts[0]] = parts[1]
+    return pairs
 
 
 def _is_loopback(url: str) -> bool:

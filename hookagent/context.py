@@ -58,6 +58,10 @@ def make_sink(cfg: Config, stream=None):
         kwargs["stream"] = stream
     if t.api == "github-push":
         kwargs.update(github_format=t.github.format, max_commits_per_request=t.github.max_commits_per_request)
+    if t.api == "redmine":
+        from hookagent.refsyntax import syntax_for
+        kwargs["redmine"] = {"syntax": syntax_for(t), "statuses": dict(t.redmine.statuses),
+                             "authors": dict(t.redmine.authors)}
     return factory(t.api, t.url, token, **kwargs)
 
 

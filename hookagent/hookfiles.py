@@ -198,6 +198,7 @@ class Baked:
     spool: str
     key: str
     autostart: bool
+    syntax: str = "tracker"   # the destination's grammar: the quick test's pattern (refsyntax.py)
 
 
 def baked(config: str | None, python: str) -> Baked:
@@ -213,7 +214,8 @@ def baked(config: str | None, python: str) -> Baked:
         cfg = config_mod.load(config)
     except ImportError:
         code = ("import json, sys; from hookagent import config, inbox; c = config.load(sys.argv[1] or None);"
-                " print(json.dumps([c.spool_dir, inbox.agent_key(c.path), c.agent.autostart]))")
+                " print(json.dumps([c.spool_dir, inbox.agent_key(c.path), c.agent.autostart,"
+                " getattr(c.tracker, 'syntax', 'tracker')]))")
         try:
             status, out, err = process.run([python, "-I", "-c", code, config or ""], cwd="/", check=False)
             last = (err.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
@@ -224,13 +226,13 @@ def baked(config: str | None, python: str) -> Baked:
                                " with an interpreter that has hookagent and PyYAML (--python)") from None
         import json
         try:
-            spool, key, autostart = json.loads(out)
+            spool, key, autostart, syntax = json.loads(out)
         except ValueError:
             raise InstallError(f"{python} did not answer what the configuration says (it printed"
                                f" {out.strip()[:80]!r}); install with --python naming the"
                                " interpreter that has hookagent") from None
-        return Baked(str(spool), str(key), bool(autostart))
-    return Baked(cfg.spool_dir, inbox.agent_key(cfg.path), cfg.agent.autostart)
+        return Baked(str(spool), str(key), bool(autostart), str(syntax))
+    return Baked(cfg.spool_dir, inbox.agent_key(cfg.path), cfg.agent.autostart, cfg.tracker.syntax)
 
 
 def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
@@ -246,6 +248,7 @@ def render(hook: str, *, python: str, config: str | None, repo: str, vcs: str,
         "RKEY": inbox.path_key(git_dir or repo) if repo else "",
         "SPOOL": settings.spool, "KEY": settings.key, "AUTOSTART": "yes" if settings.autostart else "no",
         "HAS_STDIN": "yes" if hook in STDIN_HOOKS else "no",
+        "SYNTAX": settings.syntax,
     }
     if not re.fullmatch(r"[a-z][a-z-]*", hook):
         raise InstallError(f"{hook!r} is not a hook name; use names like post-commit")

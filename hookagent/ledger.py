@@ -120,10 +120,11 @@ class Ledger:
         self._ids[dest] = row[0]
         return row[0]
 
-    def changes(self, dest: str):
-        """The changes each story of ``dest`` heard of (changes.Changes)."""
+    def changes(self, dest: str, grammar=None):
+        """The changes each story of ``dest`` heard of (changes.Changes); ``grammar``: the
+        destination's (refsyntax.py), Tracker's by default."""
         from hookagent.changes import Changes
-        return Changes(self.db, lambda create: self._dest_id(dest, create))
+        return Changes(self.db, lambda create: self._dest_id(dest, create), grammar=grammar)
 
     def mark_replaced(self, dest: str, ident: str) -> None:
         """A commit not sent because later commits of its change told its stories."""

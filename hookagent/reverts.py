@@ -18,6 +18,7 @@ post-receive's ``queue_push``, svn log edits, and backfill, dry run included).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hookagent import stories
 from hookagent.model import Commit
@@ -35,12 +36,13 @@ def is_revert(message: str) -> bool:
     return message.lstrip().startswith(_SUBJECTS) and _REVERTS_LINE.search(message) is not None
 
 
-def apply(commit: Commit, policy: str) -> Commit | None:
+def apply(commit: Commit, policy: str, neutralise: Callable[[str], str] | None = None) -> Commit | None:
     """``commit`` as it is queued under ``policy`` (``reverts``): any other commit unchanged; a
-    revert with its state keywords neutralised (LINK), or None (IGNORE: not queued)."""
+    revert with its state keywords neutralised (LINK), or None (IGNORE: not queued).
+    ``neutralise``: the destination's grammar's (refsyntax.py; Tracker's brackets by default)."""
     if not is_revert(commit.message):
         return commit
     if policy == IGNORE:
         return None
-    commit.message = stories.neutralise(commit.message)
+    commit.message = (neutralise or stories.neutralise)(commit.message)
     return commit

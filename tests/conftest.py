@@ -27,3 +27,6 @@ def _isolated_environment(tmp_path_factory):
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+from testing.redmine import redmine  # noqa: E402,F401  (the session's real Redmine, for the tests that ask)

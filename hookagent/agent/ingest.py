@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hookagent import inbox, links, localdisk, reverts, stories
+from hookagent import inbox, links, localdisk, reverts
 from hookagent.config import Config
 from hookagent.model import Commit
+from hookagent.refsyntax import syntax_for
 from hookagent.spool import Spool, commit_entry_name, make_entry
 
 log = logging.getLogger("hookagent.agent")
@@ -46,6 +47,7 @@ class Inbox:
         self.key = inbox.agent_key(cfg.path)
         self.keys = inbox.agent_keys(cfg.path)
         self.dest = cfg.tracker.destination
+        self.syntax = syntax_for(cfg.tracker)   # the destination's grammar of references
         self.stuck: set[str] = set()   # failed in this process: not retried in a busy loop
         self.incomplete: dict[str, int] = {}   # name -> its size when read incomplete
         self.last_due = 0.0
@@ -180,7 +182,7 @@ class Inbox:
             fields = vgit.parse_raw_commit(obj.sha, raw)
             if len(fields["parents"]) > 1:   # a merge: its own words, not merge.log's list of commits
                 fields["message"] = stories.merge_log_inert(fields["message"])
-            if not stories.has_refs(fields["message"]):
+            if not self.syntax.has_refs(fields["message"]):
                 continue
             if self.cfg.rewrites == "once" and fields["message"].startswith(AUTOSQUASH):
                 # `commit --fixup/--squash`: made to be squashed into its target by `rebase
@@ -190,7 +192,8 @@ class Inbox:
                          fields["message"].split("!")[0])
                 continue
             url = links.commit_url(self.cfg.link_rules(), repo, obj.sha, record.branch)
-            commit = reverts.apply(vgit.to_commit(fields, repo, record.branch, url), self.cfg.reverts)
+            commit = reverts.apply(vgit.to_commit(fields, repo, record.branch, url), self.cfg.reverts,
+                                   self.syntax.neutralise)
             if commit is not None:
                 commit.replaces = olds.get(obj.sha, [])
                 out.append(Found(commit, fields["parents"]))
@@ -214,7 +217,7 @@ class Inbox:
         from hookagent.hook.svn import read_commit
         rev = int(record.headers["revision"])
         commit = read_commit(self.cfg, record.repo, rev)
-        if not stories.has_refs(commit.message) or reverts.apply(commit, self.cfg.reverts) is None:
+        if not self.syntax.has_refs(commit.message) or reverts.apply(commit, self.cfg.reverts, self.syntax.neutralise) is None:
             return []
         return [Found(commit, [f"{commit.ident.rpartition('@')[0]}@{rev - 1}"])]
 

@@ -79,11 +79,14 @@ class Agent:
         self.sink = sink
         self.rng = rng or random.Random()
         self.dest = cfg.tracker.destination
+        if hasattr(sink, "attach"):   # a sink that keeps progress within a commit (sinks/redmine.py)
+            sink.attach(ledger, self.dest)
         self.tag = dest_tag(self.dest)   # only this destination's entries are ours to send
         self.lock = AgentLock(spool)
         self.inbox = Inbox(cfg, spool)
         # One comment per change (changes.py): claimed at queue time, filtered before each send.
-        self.changes = ledger.changes(self.dest) if cfg.rewrites == "once" else None
+        self.changes = (ledger.changes(self.dest, self.inbox.syntax) if cfg.rewrites == "once"
+                        else None)
         self.inbox.changes = self.changes
         self.stopping = False
         self.unreadable: set[str] = set()

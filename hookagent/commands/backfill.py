@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from hookagent.errors import HookagentError, Interrupted, VcsError
     from hookagent.vcs import svn as vsvn
 
+    from hookagent.refsyntax import syntax_for
     cfg = context.load_config(args.config)
+    syntax = syntax_for(cfg.tracker)   # the destination's grammar of references
     rules = cfg.link_rules()
     target = args.path
     is_svn = "://" in target or vsvn.is_repository(target)
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"hookagent: backfill: {target} has no commits yet (HEAD names none): nothing to send",
                   file=sys.stderr)
             return 0
-        commits = backfill.git_commits(repo, revspecs, args.since, args.until, args.author, rules)
+        commits = backfill.git_commits(repo, revspecs, args.since, args.until, args.author, rules,
+                                       brackets=syntax.name == "tracker")
         counter = _GitCount(repo, revspecs, args) if sys.stderr.isatty() else None
         total = counter.total if counter else None
     progress = backfill.Progress(total, sys.stderr.isatty())
@@ -105,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
                                progress=progress, spool=spool, ledger=ledger,
                                destination=cfg.tracker.destination, fmt=args.format, stop=stop,
                                reverts=cfg.reverts,
-                               changes=(ledger.changes(cfg.tracker.destination)
+                               changes=(ledger.changes(cfg.tracker.destination, syntax)
                                         if ledger is not None and not args.dry_run and cfg.rewrites == "once"
-                                        else None))
+                                        else None),
+                               syntax=syntax)
         out.flush()
     except KeyboardInterrupt:   # a second Ctrl-C: stop now
         progress.end_line()
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hookagent: {started}the agent delivers them at its own pace (`hookagent flush`, or the"
               " running `hookagent run`); `hookagent status` shows progress", file=sys.stderr)
     if args.dry_run and not args.with_state and summary.enqueued:
-        print("hookagent: without --with-state they are sent link-only: [fixes #12] goes as [#12] (fixes),"
+        print(f"hookagent: without --with-state they are sent link-only: {syntax.example},"
               " so no story changes state", file=sys.stderr)
     return 0
 

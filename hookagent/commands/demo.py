@@ -27,10 +27,17 @@ COMMITS = [
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
-    p.add_argument("--api", choices=("v3", "v5", "github-push"), default="v3", help="wire format to use (default v3)")
+    p.add_argument("--api", choices=("v3", "v5", "github-push", "redmine"), default="v3",
+                   help="wire format to use (default v3); redmine: a real Redmine, started here when"
+                        " Debian's package is installed, or yours with --redmine-url")
+    p.add_argument("--redmine-url", metavar="URL", help="with --api redmine: a Redmine of yours (not started here)")
+    p.add_argument("--redmine-key-file", metavar="FILE",
+                   help="with --redmine-url: a file holding an admin's API key (the demo makes a project and issues)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.api == "redmine":
+        return run_redmine(args)
     from hookagent.devserver import DevServer
 
     base = tempfile.mkdtemp(prefix="hookagent-demo-")
@@ -66,6 +73,81 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+REDMINE_COMMITS = [
+    ("Torpedoes now powered, fixes #{0}", "torpedo.txt"),
+    ("Refactor the warp core, no issue here", "warp.txt"),
+    ("Shields at 80% & <more> to come, refs #{1}", "shields.txt"),
+    ("Sensors calibrated\n\nfixes #{1}, #{2}", "sensors.txt"),
+    ("Merge pull request #12 from crew/tidy (no keyword: not a reference)", "tidy.txt"),
+]
+
+
+def run_redmine(args: argparse.Namespace) -> int:
+    """The demo against a real Redmine: a local one (Debian's package, hookagent/localredmine.py)
+    or the one --redmine-url names; a project of its own with three issues."""
+    from hookagent.errors import HookagentError
+    from hookagent.localredmine import Redmine, Unavailable, installed
+    local = None
+    if args.redmine_url:
+        if not args.redmine_key_file:
+            raise HookagentError("demo: --redmine-url needs --redmine-key-file, a file holding an admin's API key")
+        with open(args.redmine_key_file, encoding="utf-8") as fh:
+            key = fh.read().strip()
+        server = Redmine.remote(args.redmine_url, key)
+    else:
+        why = installed()
+        if why:
+            raise HookagentError(f"demo --api redmine: no Redmine here: {why}; or run the demo against"
+                                 " yours: --redmine-url URL --redmine-key-file FILE (an admin's API key)")
+        _say("starting a local Redmine (Debian's package; about 10 s)")
+        local = server = Redmine()
+        try:
+            server.start()
+        except Unavailable as exc:
+            server.stop()
+            raise HookagentError(f"demo --api redmine: {exc}") from None
+    base = tempfile.mkdtemp(prefix="hookagent-demo-")
+    try:
+        server.setup_project(f"hookagent-demo-{os.urandom(3).hex()}")
+        issues = [server.new_issue(subject) for subject in ("Torpedoes", "Shields", "Sensors")]
+        _say(f"Redmine: {server.url}, project {server.project}, issues {', '.join('#%d' % i for i in issues)}")
+        conf = _write_config(base, server.url, server.key, "redmine")
+        repo = os.path.join(base, "repo")
+        env = _git_env(base)
+        _run(["git", "init", "-q", "-b", "main", repo], env)
+        out = _run([sys.executable, "-m", "hookagent", "install", repo, "--config", conf], env)
+        for line in out.strip().splitlines() or ["done"]:
+            _say("install: " + line)
+        for template, fname in REDMINE_COMMITS:
+            message = template.format(*issues)
+            with open(os.path.join(repo, fname), "w", encoding="utf-8") as fh:
+                fh.write(message + "\n")
+            _run(["git", "add", fname], env, cwd=repo)
+            t0 = time.perf_counter()
+            _run(["git", "commit", "-q", "-m", message], env, cwd=repo)
+            _say(f"commit ({(time.perf_counter() - t0) * 1000:.0f} ms): {message.splitlines()[0]}")
+        _run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--wait", "60", "--quiet"], env)
+        _wait_for_background_agents(conf)
+        _say("")
+        _say("What Redmine shows (GET /issues/N.json?include=journals):")
+        for number in issues:
+            issue = server.issue(number)
+            _say(f"  issue #{number} {issue['subject']}  status: {issue['status']['name']}")
+            for journal in issue.get("journals", []):
+                if journal.get("notes"):
+                    _say(f"    - {journal['user']['name']}: {journal['notes'].splitlines()[0]}")
+        _say("")
+        _run([sys.executable, "-m", "hookagent", "status", "--config", conf], env, echo=True)
+    finally:
+        if local is not None:
+            local.stop()
+        if args.keep:
+            _say(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -79,11 +161,13 @@ def _write_config(base: str, url: str, token: str, api: str) -> str:
     conf = os.path.join(base, "config.yaml")
     data = {
         "spool_dir": os.path.join(base, "spool"),
-        "tracker": {"url": url, "api": api, "token_file": token_file, "timeout": 5},
+        "tracker": {"url": url, "api": api, "token_file": token_file, "timeout": 5 if api != "redmine" else 30},
         "retry": {"min_backoff": 0.2, "max_backoff": 2},
         "repos": [{"path": "*", "url": "https://git.example.com/{repo}/commit/{commit_id}"}],
         "agent": {"autostart": True},
     }
+    if api == "redmine":
+        data["tracker"]["redmine"] = {"statuses": {"finished": "Resolved"}}
     with open(conf, "w", encoding="utf-8") as fh:
         yaml.safe_dump(data, fh, sort_keys=False)
     return conf

@@ -70,6 +70,10 @@ def run(path: str, user: str | None = None, config: str | None = None) -> Iterat
     if cfg.path is None and result.answer and result.answer.get("spool"):
         cfg = dataclasses.replace(cfg, spool_dir=str(result.answer["spool"]))   # the user's default spool
     yield check_spool(cfg, result, who, values.get("SPOOL"), target.path)
+    if values and values.get("SYNTAX", "tracker") != cfg.tracker.syntax:
+        yield warn("hooks", f"the hook was installed for tracker.syntax {values.get('SYNTAX', 'tracker')}, and the"
+                            f" configuration now says {cfg.tracker.syntax}: its quick test may drop commits"
+                            " that reference issues", f"hookagent install {target.path} (again)")
     yield check_token(cfg, result, who)
     yield check_tracker(cfg)
     key = values.get("KEY") or inbox.agent_key(cfg.path)

@@ -23,8 +23,16 @@ def check_tracker(cfg: Config) -> Result:
             sink = context.make_sink(cfg)
     except ConfigError as exc:
         return warn("tracker", f"not checked: {str(exc).split(';')[0]}", "see the token line")
+    extra = ""
     try:
         asked, status = sink.probe()
+        if hasattr(sink, "check"):   # redmine: the key's user and the configured statuses
+            try:
+                sink.check()
+            except DeliveryError as exc:
+                return fail("tracker", str(exc).split("; fix the configuration")[0],
+                            "name statuses Redmine has in tracker.redmine.statuses")
+            extra = "; " + sink.checked()
     except DeliveryError as exc:
         return _tracker_refused(exc, cfg, sink.probe_method)
     finally:
@@ -33,7 +41,7 @@ def check_tracker(cfg: Config) -> Result:
         how = " (it takes POSTs only)" if status == 405 else ""
         return ok("tracker", f"{asked} answered {status}{how}: the tracker is there; the token is checked by the"
                              " first delivery")
-    return ok("tracker", f"{asked} answered {status}: the tracker is there and takes the token")
+    return ok("tracker", f"{asked} answered {status}: the tracker is there and takes the token{extra}")
 
 
 def _tracker_refused(exc: DeliveryError, cfg: Config, method: str) -> Result:

@@ -8,6 +8,7 @@ from hookagent import inbox, links, process, reverts, stories
 from hookagent.config import Config
 from hookagent.hook import push as pushes
 from hookagent.model import Commit, pusher_from_env
+from hookagent.refsyntax import syntax_for
 from hookagent.spool import Spool, batch_entry_name, make_entry, push_entry_name
 from hookagent.vcs import git as vgit
 
@@ -23,7 +24,7 @@ def post_commit(cfg: Config, spool: Spool, argv: list[str], hook: str = "post-co
     sha = vgit.git(["rev-parse", "--verify", "HEAD^{commit}"], repo).decode().strip()
     raw = vgit.git(["cat-file", "commit", sha], repo)
     fields = vgit.parse_raw_commit(sha, raw)
-    if not stories.has_refs(fields["message"]):
+    if not syntax_for(cfg.tracker).has_refs(fields["message"]):
         return 0
     if hook == "post-merge" and not merge_made_here(repo, sha, fields["parents"], argv):
         return 0
@@ -78,6 +79,7 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
         return 0
     dest = cfg.tracker.destination
     rules = cfg.link_rules()
+    syntax = syntax_for(cfg.tracker)
     queued = 0
     with pushes.Snapshot(spool, repo) as snap:
         seen = snap.load()
@@ -92,10 +94,11 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
             if u.deleted:
                 continue
             for fields in vgit.stream_new_commits(repo, u.new, exclude):
-                if not stories.has_refs(fields["message"]):
+                if not syntax.has_refs(fields["message"]):
                     continue
                 url = links.commit_url(rules, repo, fields["sha"], u.branch)
-                commit = reverts.apply(vgit.to_commit(fields, repo, u.branch, url), cfg.reverts)
+                commit = reverts.apply(vgit.to_commit(fields, repo, u.branch, url), cfg.reverts,
+                                       syntax.neutralise)
                 if commit is None:
                     continue
                 commit.ref = u.ref

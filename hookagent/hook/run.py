@@ -26,7 +26,7 @@ def run(name: str, config: str | None, argv: list[str], vcs: str | None = None) 
     svn_commit = vcs == "svn" and name == "post-commit"
     if vcs == "git" and name == "post-merge" and argv[:1] == ["1"]:
         return 0     # a squash merge made no commit (the commit that follows runs post-commit)
-    if vcs == "git" and name in ("post-commit", "post-merge") and not head_may_reference():
+    if vcs == "git" and name in ("post-commit", "post-merge") and not head_may_reference(config):
         return 0     # as the sh hook: no configuration read, no spool touched, no agent
     try:
         from hookagent import config as config_mod
@@ -73,16 +73,25 @@ def may_reference(raw: bytes) -> bool:
     return digit is not None and raw.find(b"]", digit.end()) >= 0
 
 
-def head_may_reference() -> bool:
+def head_may_reference(config: str | None = None) -> bool:
     """may_reference for HEAD's commit in the current repository (`hookagent hook post-commit`
     run from a hook manager's script, from PATH). True when git cannot say: the full path then
-    says why in its one line."""
+    says why in its one line. A commit with a ``#`` and a digit but no bracket group reads the
+    configuration: its destination's syntax may be Redmine's (``refs #12``, refsyntax.py)."""
     from hookagent import process
     try:
         result = process.run(["git", "cat-file", "commit", "HEAD"], check=False, timeout=60)
     except Exception:        # git missing or hung: never fail the commit here
         return True
-    return result.returncode != 0 or may_reference(result.stdout)
+    if result.returncode != 0 or may_reference(result.stdout):
+        return True
+    if _HASH_DIGIT.search(result.stdout) is None:
+        return False
+    try:
+        from hookagent import config as config_mod
+        return config_mod.load(config).tracker.syntax != "tracker"
+    except Exception:    # the full path says what is wrong with the configuration
+        return True
 
 
 def prepare(name: str, config: str | None, spool_dir: str, argv: list[str], vcs: str) -> int:

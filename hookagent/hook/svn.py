@@ -44,11 +44,12 @@ def post_revprop_change(cfg: Config, spool: Spool, argv: list[str], old_value: b
     repos, rev, _user, prop, action = argv[:5]
     if prop != "svn:log" or action not in ("M", "A"):
         return 0
-    from hookagent import stories
+    from hookagent.refsyntax import syntax_for
+    stories = syntax_for(cfg.tracker)
     raw = sys.stdin.buffer.read() if old_value is None else old_value
     old = raw.decode("utf-8", "replace")
     from hookagent import reverts
-    commit = reverts.apply(read_commit(cfg, repos, int(rev)), cfg.reverts)
+    commit = reverts.apply(read_commit(cfg, repos, int(rev)), cfg.reverts, stories.neutralise)
     if commit is None:
         return 0
     before = {r.id for r in stories.parse(old)}

@@ -16,7 +16,7 @@ from hookagent.errors import ConfigError
 if TYPE_CHECKING:
     from hookagent.model import Commit
 
-API_CHOICES = ("v3", "v5", "github-push", "stdout")   # tracker.api: one sink each
+API_CHOICES = ("v3", "v5", "github-push", "redmine", "stdout")   # tracker.api: one sink each
 GITHUB_FORMATS = ("form", "json")                     # tracker.github.format
 
 
@@ -38,12 +38,13 @@ class Sink(Protocol):
 
 def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
               verify: bool | str = True, stream: IO[str] | None = None, github_format: str = "form",
-              max_commits_per_request: int = 100) -> Sink:
+              max_commits_per_request: int = 100, redmine: dict | None = None) -> Sink:
     """The sink for ``tracker.api``. ``url`` is the tracker's base URL; the sink adds the API path.
 
     ``verify`` is True (system or REQUESTS_CA_BUNDLE trust) or the path of a CA bundle;
     ``stream`` is where the stdout sink writes (default sys.stdout);
-    ``github_format`` (form|json) and ``max_commits_per_request`` are the github-push sink's.
+    ``github_format`` (form|json) and ``max_commits_per_request`` are the github-push sink's;
+    ``redmine`` (syntax, statuses, authors) the redmine sink's.
     """
     if api == "stdout":
         from hookagent.sinks.stdout import StdoutSink
@@ -56,6 +57,9 @@ def make_sink(api: str, url: str, token: str | None, *, timeout: float = 30.0,
         from hookagent.sinks.github_push import GithubPushSink
         return GithubPushSink(url, token, timeout=timeout, verify=verify,
                               format=github_format, max_commits=max_commits_per_request)
+    if api == "redmine":
+        from hookagent.sinks.redmine import RedmineSink
+        return RedmineSink(url, token, timeout=timeout, verify=verify, **(redmine or {}))
     from hookagent.sinks.tracker import TrackerSink
     return TrackerSink(api, url, token, timeout=timeout, verify=verify)
 

@@ -43,6 +43,7 @@ class HttpSink:
     path = "/"
     content_type = "application/octet-stream"
     accept = "*/*"
+    token_header = "X-TrackerToken"
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
                  verify: bool | str = True) -> None:
@@ -87,7 +88,7 @@ class HttpSink:
     # ------------------------------------------------------------------ the request
     def post(self, body: bytes, extra_headers: dict[str, str] | None = None) -> None:
         """POST ``body`` to the endpoint; return on 2xx, raise DeliveryError otherwise."""
-        headers = {"X-TrackerToken": self._token, "Content-Type": self.content_type,
+        headers = {self.token_header: self._token, "Content-Type": self.content_type,
                    "Accept": self.accept, "User-Agent": USER_AGENT, **(extra_headers or {})}
         where = _display(self.endpoint)
         # Prepared once, copied per request: Session.request would merge the session's settings,
@@ -98,6 +99,25 @@ class HttpSink:
         prepared = self._template.copy()
         prepared.headers.update(headers)
         prepared.prepare_body(body, None)
+        status, answer_headers, answer = self._exchange(prepared, where)
+        if status is None:
+            return   # accepted; only the confirmation text was lost
+        error = classify_response(status, answer_headers, answer, where)
+        if error is not None:
+            raise self._scrubbed(error)
+
+    def exchange(self, method: str, url: str, body: bytes | None = None,
+                 extra_headers: dict[str, str] | None = None) -> tuple[int | None, dict, bytes]:
+        """One request of ``method`` to ``url`` with the token, under the deadline: (status,
+        headers, the start of the answer), status None for a 2xx whose text was lost. Raises
+        DeliveryError (RETRY, HOLD) when no whole answer came; the caller judges the status."""
+        headers = {self.token_header: self._token, "Accept": self.accept, "User-Agent": USER_AGENT,
+                   **({"Content-Type": self.content_type} if body is not None else {}),
+                   **(extra_headers or {})}
+        request = requests.Request(method, url, headers=headers, data=body)
+        return self._exchange(self._session.prepare_request(request), _display(url))
+
+    def _exchange(self, prepared: requests.PreparedRequest, where: str) -> tuple[int | None, dict, bytes]:
         with deadline.running(self._deadline) as request:
             try:
                 response = self._session.send(prepared, timeout=self._timeout, verify=self._verify,
@@ -116,16 +136,14 @@ class HttpSink:
                 answer = _read_some(response)
             except requests.exceptions.RequestException as exc:
                 if accepted:
-                    return   # accepted; only the confirmation text was lost
+                    return None, {}, b""   # accepted; only the confirmation text was lost
                 raise self._scrubbed(self._no_answer(exc, where, request.expired)) from None
             finally:
                 response.close()
         if request.expired and not accepted:
             # An answer read to the end of a connection the watchdog shut down is cut short.
             raise self._scrubbed(timed_out(where, self._deadline))
-        error = classify_response(response.status_code, response.headers, answer, where)
-        if error is not None:
-            raise self._scrubbed(error)
+        return response.status_code, response.headers, answer
 
     def probe(self) -> tuple[str, int]:
         """One authenticated request that changes nothing (`hookagent doctor`): ``probe_method``
@@ -138,7 +156,7 @@ class HttpSink:
         where = _display(url)
         asked = f"{self.probe_method} {where}"
         request = requests.Request(self.probe_method, url, headers={
-            "X-TrackerToken": self._token, "Accept": self.accept, "User-Agent": USER_AGENT})
+            self.token_header: self._token, "Accept": self.accept, "User-Agent": USER_AGENT})
         prepared = self._session.prepare_request(request)
         with deadline.running(self._deadline) as timer:
             try:
