@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hookagent import inbox, links, localdisk, reverts
+from hookagent import inbox, links, localdisk, reverts, stories
 from hookagent.config import Config
 from hookagent.model import Commit
 from hookagent.refsyntax import syntax_for

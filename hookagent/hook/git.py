@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hookagent import inbox, links, process, reverts, stories
+from hookagent import inbox, links, process, reverts
 from hookagent.config import Config
 from hookagent.hook import push as pushes
 from hookagent.model import Commit, pusher_from_env
