@@ -61,6 +61,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commits", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rewrites", choices=("once", "every"), default="once",
+                    help="the configuration's rewrites: every shows what was sent before changes.py")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="bench-rewrite-")
@@ -69,6 +71,8 @@ def main() -> int:
     server.start()
     try:
         conf = common.make_site(base, "site", server.url, autostart=False)
+        with open(conf, "a") as fh:
+            fh.write(f"rewrites: {args.rewrites}\n")
         src = origin(base, args.commits, env)
         hooked, plain = os.path.join(base, "hooked"), os.path.join(base, "plain")
         for repo in (hooked, plain):
@@ -103,7 +107,8 @@ def main() -> int:
             shutil.rmtree(base, ignore_errors=True)
     h, p = statistics.median(times[hooked]), statistics.median(times[plain])
     n = args.commits
-    print(f"git rebase of {n} referencing commits ({STORIES} stories), {args.rounds} round(s) per side;"
+    print(f"git rebase of {n} referencing commits ({STORIES} stories), {args.rounds} round(s) per side,"
+          f" rewrites: {args.rewrites};"
           f" python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
     print(f"  first delivery: {delivered} commits sent by backfill + flush in {first:.2f} s")
     print(f"  rebase with hooks {h:.3f} s, without {p:.3f} s: ratio {h / p:.2f}x,"
