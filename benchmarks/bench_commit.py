@@ -94,15 +94,7 @@ def commits(base: str, kind: str, url: str, n: int, env: dict) -> tuple[list[flo
 def rebase(base: str, url: str, n: int, rounds: int, env: dict) -> tuple[list[float], list[float], list[float], str]:
     conf = common.make_site(base, "rebase", url, autostart=False)
     origin = os.path.join(base, "rebase", "origin")
-    subprocess.run(["git", "init", "-q", origin], env=env, check=True)
-    script = ["commit refs/heads/main", "mark :1", "committer B <b@x> 1700000000 +0000", "data 5", "base",
-              "M 644 inline base.txt", "data 2", "b", ""]
-    for i in range(n):
-        script += [f"commit refs/heads/topic", f"mark :{i + 2}", f"committer B <b@x> {1700000001 + i} +0000",
-                   f"data <<EOM", f"Topic change {i} [#{1000 + i % 50}]", "EOM",
-                   f"from :{i + 1}" if i == 0 else f"from :{i + 1}", f"M 644 inline t{i}.txt", "data 2", "t", ""]
-    subprocess.run(["git", "-C", origin, "fast-import", "--quiet"], input="\n".join(script).encode(),
-                   env=env, check=True)
+    common.topic_history(origin, n, 50, env)
     hooked, plain = os.path.join(base, "rebase", "hooked"), os.path.join(base, "rebase", "plain")
     empty = os.path.join(base, "rebase", "empty")
     for repo in (hooked, plain, empty):

@@ -43,20 +43,6 @@ def hookagent(conf: str, *args: str, env: dict) -> float:
     return time.perf_counter() - t0
 
 
-def origin(base: str, n: int, env: dict) -> str:
-    path = os.path.join(base, "origin")
-    subprocess.run(["git", "init", "-q", path], env=env, check=True)
-    script = ["commit refs/heads/main", "mark :1", "committer B <b@x> 1700000000 +0000", "data 5", "base",
-              "M 644 inline base.txt", "data 2", "b", ""]
-    for i in range(n):
-        script += ["commit refs/heads/topic", f"mark :{i + 2}", f"committer B <b@x> {1700000001 + i} +0000",
-                   "data <<EOM", f"Topic change {i} [#{1000 + i % STORIES}]", "EOM", f"from :{i + 1}",
-                   f"M 644 inline t{i}.txt", "data 2", "t", ""]
-    subprocess.run(["git", "-C", path, "fast-import", "--quiet"], input="\n".join(script).encode(),
-                   env=env, check=True)
-    return path
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commits", type=int, default=500)
@@ -73,7 +59,8 @@ def main() -> int:
         conf = common.make_site(base, "site", server.url, autostart=False)
         with open(conf, "a") as fh:
             fh.write(f"rewrites: {args.rewrites}\n")
-        src = origin(base, args.commits, env)
+        src = os.path.join(base, "origin")
+        common.topic_history(src, args.commits, STORIES, env)
         hooked, plain = os.path.join(base, "hooked"), os.path.join(base, "plain")
         for repo in (hooked, plain):
             subprocess.run(["git", "clone", "-q", src, repo], env=env, check=True)

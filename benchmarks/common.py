@@ -37,3 +37,19 @@ def make_site(base: str, name: str, url: str, *, api: str = "v3", autostart: boo
                         "retry": {"min_backoff": min_backoff, "max_backoff": max_backoff},
                         "agent": {"autostart": autostart, "log_file": os.path.join(d, "agent.log")}}, fh)
     return conf
+
+
+def topic_history(path: str, n: int, stories: int, env: dict) -> None:
+    """A repository at ``path``: main with one commit, and topic with ``n`` commits after it,
+    each referencing one of ``stories`` stories (``Topic change I [#1000+I%stories]``), one
+    second apart (git fast-import: seconds for thousands)."""
+    import subprocess
+    subprocess.run(["git", "init", "-q", path], env=env, check=True)
+    script = ["commit refs/heads/main", "mark :1", "committer B <b@x> 1700000000 +0000", "data 5", "base",
+              "M 644 inline base.txt", "data 2", "b", ""]
+    for i in range(n):
+        script += ["commit refs/heads/topic", f"mark :{i + 2}", f"committer B <b@x> {1700000001 + i} +0000",
+                   "data <<EOM", f"Topic change {i} [#{1000 + i % stories}]", "EOM", f"from :{i + 1}",
+                   f"M 644 inline t{i}.txt", "data 2", "t", ""]
+    subprocess.run(["git", "-C", path, "fast-import", "--quiet"], input="\n".join(script).encode(),
+                   env=env, check=True)

@@ -35,6 +35,25 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="with --redmine-url: a file holding an admin's API key (the demo makes a project and issues)")
 
 
+def _commit_all(base: str, conf: str, env: dict, commits: list[tuple[str, str]], wait: int) -> None:
+    """A work tree base/repo with the hooks installed for ``conf``; one real commit per
+    (message, file name), each timed; then everything delivered (a flush, the hooks' agents)."""
+    repo = os.path.join(base, "repo")
+    _run(["git", "init", "-q", "-b", "main", repo], env)
+    out = _run([sys.executable, "-m", "hookagent", "install", repo, "--config", conf], env)
+    for line in out.strip().splitlines() or ["done"]:
+        _say("install: " + line)
+    for message, fname in commits:
+        with open(os.path.join(repo, fname), "w", encoding="utf-8") as fh:
+            fh.write(message + "\n")
+        _run(["git", "add", fname], env, cwd=repo)
+        t0 = time.perf_counter()
+        _run(["git", "commit", "-q", "-m", message], env, cwd=repo)
+        _say(f"commit ({(time.perf_counter() - t0) * 1000:.0f} ms): {message.splitlines()[0]}")
+    _run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--wait", str(wait), "--quiet"], env)
+    _wait_for_background_agents(conf)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.api == "redmine":
         return run_redmine(args)
@@ -47,21 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         _say(f"receiver: {server.url} (stories {', '.join('#%d' % s for s in STORIES)})")
         conf = _write_config(base, server.url, token, args.api)
-        repo = os.path.join(base, "repo")
         env = _git_env(base)
-        _run(["git", "init", "-q", "-b", "main", repo], env)
-        out = _run([sys.executable, "-m", "hookagent", "install", repo, "--config", conf], env)
-        for line in out.strip().splitlines() or ["done"]:
-            _say("install: " + line)
-        for message, fname in COMMITS:
-            with open(os.path.join(repo, fname), "w", encoding="utf-8") as fh:
-                fh.write(message + "\n")
-            _run(["git", "add", fname], env, cwd=repo)
-            t0 = time.perf_counter()
-            _run(["git", "commit", "-q", "-m", message], env, cwd=repo)
-            _say(f"commit ({(time.perf_counter() - t0) * 1000:.0f} ms): {message}")
-        _run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--wait", "20", "--quiet"], env)
-        _wait_for_background_agents(conf)
+        _commit_all(base, conf, env, COMMITS, wait=20)
         _show(server)
         _run([sys.executable, "-m", "hookagent", "status", "--config", conf], env, echo=True)
     finally:
@@ -112,22 +118,8 @@ def run_redmine(args: argparse.Namespace) -> int:
         issues = [server.new_issue(subject) for subject in ("Torpedoes", "Shields", "Sensors")]
         _say(f"Redmine: {server.url}, project {server.project}, issues {', '.join('#%d' % i for i in issues)}")
         conf = _write_config(base, server.url, server.key, "redmine")
-        repo = os.path.join(base, "repo")
         env = _git_env(base)
-        _run(["git", "init", "-q", "-b", "main", repo], env)
-        out = _run([sys.executable, "-m", "hookagent", "install", repo, "--config", conf], env)
-        for line in out.strip().splitlines() or ["done"]:
-            _say("install: " + line)
-        for template, fname in REDMINE_COMMITS:
-            message = template.format(*issues)
-            with open(os.path.join(repo, fname), "w", encoding="utf-8") as fh:
-                fh.write(message + "\n")
-            _run(["git", "add", fname], env, cwd=repo)
-            t0 = time.perf_counter()
-            _run(["git", "commit", "-q", "-m", message], env, cwd=repo)
-            _say(f"commit ({(time.perf_counter() - t0) * 1000:.0f} ms): {message.splitlines()[0]}")
-        _run([sys.executable, "-m", "hookagent", "flush", "--config", conf, "--wait", "60", "--quiet"], env)
-        _wait_for_background_agents(conf)
+        _commit_all(base, conf, env, [(t.format(*issues), f) for t, f in REDMINE_COMMITS], wait=60)
         _say("")
         _say("What Redmine shows (GET /issues/N.json?include=journals):")
         for number in issues:
