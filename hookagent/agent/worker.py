@@ -2,7 +2,9 @@
 
 ``run_once(now)`` does one pass and returns what happened; ``run_forever()`` is a thin loop over it.
 ``now`` is injected so tests can step the loop. One bad entry never stops the loop. Each pass
-first turns the hooks' inbox records of this configuration into entries (ingest.py).
+first turns the hooks' inbox records of this configuration into entries (ingest.py), then sends
+the entries order.py lets go: each story's entries in commit order (``seq``), an entry waiting
+while an earlier one of its stories is queued, deferred or in flight.
 
 Outcomes: 2xx -> ledger + ack; retryable -> entry deferred with attempts+1 and the
 whole destination paused (one shared backoff); misconfiguration (401/403/404/redirect/TLS) -> the
@@ -32,7 +34,7 @@ from hookagent import backoff, localdisk
 from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
-from hookagent.agent import heartbeat
+from hookagent.agent import heartbeat, order
 from hookagent.agent import batches
 from hookagent.agent.ingest import Inbox
 from hookagent.model import Commit
@@ -88,6 +90,7 @@ class Agent:
         self.changes = (ledger.changes(self.dest, self.inbox.syntax) if cfg.rewrites == "once"
                         else None)
         self.inbox.changes = self.changes
+        self.order = order.Index(spool, self.tag, self.dest)   # which entries may go (order.py)
         self.stopping = False
         self.unreadable: set[str] = set()
         self.followed = None   # retarget.Moved: what came along from earlier destinations (build)
@@ -149,38 +152,50 @@ class Agent:
         if state.get("paused_until", 0) > now:
             result.paused_until = state["paused_until"]
             return
-        for name in self.spool.due_names(self.tag):
-            if name in self.unreadable:
+        schedule = order.Schedule(self.order.scan())
+        while (item := schedule.pick()) is not None:
+            if item.name in self.unreadable:
                 continue
             if self.stopping:
                 result.stopped = True
                 break
-            self.beat()
-            try:
-                claim = self.spool.claim(name, self.lock.id)
-            except SpoolError as exc:   # an entry we may not read: left in place, the rest go on
-                log.error("%s", exc)
-                result.errors.append(str(exc))
-                self.unreadable.add(name)   # not due for this process: no busy loop over it
-                continue
-            if claim is None:
-                continue
-            try:
-                error = self._deliver(claim, result)
-                if error is None:
-                    result.entries_done += 1
-                    if state.get("failures") or state.get("held") or state.get("paused_until"):
-                        state.update(failures=0, paused_until=0.0, held=None, held_since=None,
-                                     last_success_at=now)
-                        self._save_state(state)
-                        log.info("destination %s answers again; queue resumed", self.dest)
-                    continue
-                stop = self._file_failure(claim, error, state, now, result)
-            except BaseException:
-                self._put_back(claim)    # whatever stopped us, the entry is not left claimed
-                raise
-            if stop:
+            if self._send(item, schedule, state, now, result):
                 break
+
+    def _send(self, item: order.Item, schedule: order.Schedule, state: dict, now: float,
+              result: Pass) -> bool:
+        """Claim, deliver and file one entry the schedule gave. True when the pass must stop
+        (destination paused or held). An entry another agent took meanwhile goes on blocking
+        its stories for this pass; a sent or dead one frees the next of each."""
+        name = item.name
+        self.beat()
+        try:
+            claim = self.spool.claim(name, self.lock.id)
+        except SpoolError as exc:   # an entry we may not read: left in place, the rest go on
+            log.error("%s", exc)
+            result.errors.append(str(exc))
+            self.unreadable.add(name)   # not due for this process: no busy loop over it
+            return False
+        if claim is None:
+            return False
+        try:
+            error = self._deliver(claim, result)
+            if error is None:
+                result.entries_done += 1
+                schedule.done(item)
+                if state.get("failures") or state.get("held") or state.get("paused_until"):
+                    state.update(failures=0, paused_until=0.0, held=None, held_since=None,
+                                 last_success_at=now)
+                    self._save_state(state)
+                    log.info("destination %s answers again; queue resumed", self.dest)
+                return False
+            stop = self._file_failure(claim, error, state, now, result)
+            if error.kind == DEAD:
+                schedule.done(item)
+        except BaseException:
+            self._put_back(claim)    # whatever stopped us, the entry is not left claimed
+            raise
+        return stop
 
     def ingest(self, *, wait: bool = True) -> int:
         """Turn this configuration's inbox records into entries; how many records were read.
@@ -418,6 +433,6 @@ class Agent:
 
     def due_now(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        n = len([n for n in self.spool.due_names(self.tag) if n not in self.unreadable])
+        n = len([i for i in order.due(self.order.scan()) if i.name not in self.unreadable])
         nd = self.next_due()
         return n + (1 if nd is not None and nd <= now else 0) + self.inbox.pending()
