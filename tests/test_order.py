@@ -190,7 +190,8 @@ def test_an_agent_killed_and_restarted_keeps_each_story_in_order(tmp_path, serve
     assert final.returncode == 0, final.stderr
     assert per_story(server) == more
     counts = collections.Counter(ids(server))
-    assert sum(c - 1 for c in counts.values()) <= kills
+    # at most the requests in flight when each agent died: one per lane
+    assert sum(c - 1 for c in counts.values()) <= kills * site.config.agent.concurrency
 
 
 def _queue_stories_after(site: Site, first: dict[int, list[str]], stories: int, events: int) -> dict[int, list[str]]:

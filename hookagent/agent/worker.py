@@ -25,9 +25,11 @@ import logging
 import os
 import random
 import sqlite3
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from hookagent import backoff, localdisk
@@ -77,6 +79,8 @@ class Agent:
                  rng: random.Random | None = None) -> None:
         self.cfg = cfg
         self.spool = spool
+        self._lane = threading.local()    # a lane's own ledger connection (lanes.py)
+        self._beating = threading.Lock()
         self.ledger = ledger
         self.sink = sink
         self.rng = rng or random.Random()
@@ -104,9 +108,40 @@ class Agent:
         self.inbox.beat = self.beat
         self.beat()
 
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger; in a lane, that lane's own connection to it."""
+        return getattr(self._lane, "ledger", None) or self._ledger
+
+    @ledger.setter
+    def ledger(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def lanes(self) -> int:
+        """How many requests this agent keeps in flight: agent.concurrency, for a sink that
+        can send from several threads (HTTP); one otherwise."""
+        return self.cfg.agent.concurrency if getattr(self.sink, "concurrent", False) else 1
+
+    def lane_begins(self) -> None:
+        """In a lane's thread, before its first entry: a connection of its own to the ledger
+        (SQLite's connections are not shared between threads; WAL lets them write in turn)."""
+        path = getattr(self._ledger, "path", None)
+        if path and getattr(self._ledger, "writable", False):
+            self._lane.ledger = Ledger(path)
+
+    def lane_ends(self) -> None:
+        ledger = getattr(self._lane, "ledger", None)
+        self._lane.ledger = None
+        if ledger is not None:
+            ledger.close()
+        release = getattr(self.sink, "release_session", None)
+        if release is not None:
+            release()
+
     def beat(self) -> None:
         """Say that we make progress (cheap: it writes every heartbeat.EVERY seconds at most)."""
-        self.heartbeat.beat()
+        with self._beating:
+            self.heartbeat.beat()
 
     def _beat_lock(self, text: bytes) -> None:
         if self.lock.fd >= 0:
@@ -153,6 +188,11 @@ class Agent:
             result.paused_until = state["paused_until"]
             return
         schedule = order.Schedule(self.order.scan())
+        lanes = self.lanes()
+        if lanes > 1:
+            from hookagent.agent.lanes import Lanes
+            Lanes(self, schedule, state, now, result, lanes).run()
+            return
         while (item := schedule.pick()) is not None:
             if item.name in self.unreadable:
                 continue
@@ -163,10 +203,11 @@ class Agent:
                 break
 
     def _send(self, item: order.Item, schedule: order.Schedule, state: dict, now: float,
-              result: Pass) -> bool:
+              result: Pass, guard: AbstractContextManager = nullcontext()) -> bool:
         """Claim, deliver and file one entry the schedule gave. True when the pass must stop
         (destination paused or held). An entry another agent took meanwhile goes on blocking
-        its stories for this pass; a sent or dead one frees the next of each."""
+        its stories for this pass; a sent or dead one frees the next of each. ``guard``: held
+        while the schedule and the destination's state change (the lanes' lock)."""
         name = item.name
         self.beat()
         try:
@@ -180,18 +221,21 @@ class Agent:
             return False
         try:
             error = self._deliver(claim, result)
-            if error is None:
-                result.entries_done += 1
-                schedule.done(item)
-                if state.get("failures") or state.get("held") or state.get("paused_until"):
-                    state.update(failures=0, paused_until=0.0, held=None, held_since=None,
-                                 last_success_at=now)
-                    self._save_state(state)
-                    log.info("destination %s answers again; queue resumed", self.dest)
-                return False
-            stop = self._file_failure(claim, error, state, now, result)
-            if error.kind == DEAD:
-                schedule.done(item)
+            with guard:
+                if error is None:
+                    result.entries_done += 1
+                    schedule.done(item)
+                    # (not when another lane's failure paused the destination in this pass)
+                    if (state.get("failures") or state.get("held") or state.get("paused_until")) \
+                            and float(state.get("paused_until") or 0) <= now:
+                        state.update(failures=0, paused_until=0.0, held=None, held_since=None,
+                                     last_success_at=now)
+                        self._save_state(state)
+                        log.info("destination %s answers again; queue resumed", self.dest)
+                    return False
+                stop = self._file_failure(claim, error, state, now, result)
+                if error.kind == DEAD:
+                    schedule.done(item)
         except BaseException:
             self._put_back(claim)    # whatever stopped us, the entry is not left claimed
             raise
@@ -371,7 +415,11 @@ class Agent:
         # when the disk refuses the entry or the state (kept in memory until written).
         failures = int(state.get("failures") or 0)
         r = self.cfg.retry
-        delay = backoff.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
+        already = float(state.get("paused_until") or 0) - now
+        if already > 0:   # another lane of this pass paused the destination: the same pause
+            delay, failures = already, max(failures - 1, 0)
+        else:
+            delay = backoff.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
         entry["due"] = now + delay
         state.update(failures=failures + 1, paused_until=now + delay, held=None)
