@@ -47,9 +47,9 @@ class Lanes:
         for t in threads:
             t.start()
         for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-                self.agent.beat()    # the lanes beat per request; this covers a pass's end
+            # Only the lanes beat (before each request, which tracker.timeout bounds): a lane
+            # that hangs makes the agent look stuck, as a serial agent would.
+            t.join()
         for r in self.results:
             _add(self.result, r)
         if self.failure is not None:
@@ -77,18 +77,16 @@ class Lanes:
     def _lane(self) -> None:
         from hookagent.agent.worker import Pass
         own = Pass()
-        self.agent.lane_begins()
         try:
+            self.agent.lane_begins()
             while (item := self._next()) is not None:
+                stop = False
                 try:
                     stop = self.agent._send(item, self.schedule, self.state, self.now, own, self.guard)
                 finally:
-                    with self.cond:
+                    with self.cond:      # (one step: no lane takes an entry in between)
                         self.busy -= 1
-                        self.cond.notify_all()
-                if stop:
-                    with self.cond:
-                        self.stop = True
+                        self.stop = self.stop or stop
                         self.cond.notify_all()
         except BaseException as exc:    # noqa: BLE001 (handed to the pass's thread)
             with self.cond:
