@@ -138,3 +138,87 @@ def test_kill_9_during_a_concurrent_drain_loses_nothing_and_duplicates_at_most_t
         assert per_story(server) == want
         assert server.max_in_flight() <= lanes
         assert site.spool.count("cur") == 0
+
+
+def test_status_shows_the_lanes_in_use_and_the_throughput(tmp_path):
+    import json
+    import time
+
+    from hookagent import context
+    from hookagent.commands import status
+    with DevServer(token=TOKEN) as server:
+        site = Site(tmp_path, server.url, tracker={"timeout": 600}, agent={"concurrency": 3})
+        queue_stories(site, 5, 2)
+        server.hold(after=0)
+        proc = subprocess.Popen(flush_cmd(site), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_until(lambda: server.held() >= 3 or proc.poll() is not None)
+            st = json.loads(site.cli("status", "--json", check=True).stdout)
+            assert st["lanes"] == {"in_use": 3, "of": 3}
+            assert "lanes:        3 of 3 in use" in site.cli("status", check=True).stdout
+            server.release()
+            _, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+    assert json.loads(site.cli("status", "--json").stdout)["lanes"] == {"in_use": 0, "of": 3}
+    # Throughput from the ledger's send times: 120 within the last minute, 300 more within five.
+    (tmp_path / "rate").mkdir()
+    site = Site(tmp_path / "rate", server.url, agent={"concurrency": 3})
+    spool = site.spool
+    ledger = context.open_ledger(spool)
+    dest = site.config.tracker.destination
+    t = time.time()
+    try:
+        for i in range(470):
+            ledger.mark_sent(dest, f"x{i}", now=t - (30 if i < 120 else 200 if i < 420 else 400))
+    finally:
+        ledger.close()
+    st = status.collect(site.config, now=t)
+    assert st["throughput"] == {"last_minute": 120, "last_5_minutes": 84.0}
+    assert "throughput:" in site.cli("status", check=True).stdout
+
+
+def test_a_long_flush_on_a_terminal_shows_a_progress_bar_and_a_short_one_does_not(tmp_path):
+    import os
+    import pty
+    import re
+
+    def on_a_terminal(site: Site) -> str:
+        cmd = [sys.executable, "-m", "hookagent", "flush", "--config", str(site.config_path)]
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+            os.close(slave)
+            slave = -1
+            chunks = []
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:   # EIO: the other side is closed
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            assert proc.wait(timeout=300) == 0, b"".join(chunks)
+        finally:
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
+        return b"".join(chunks).decode()
+
+    with DevServer(token=TOKEN) as server:
+        (tmp_path / "long").mkdir()
+        long_site = Site(tmp_path / "long", server.url)
+        n = 60    # flush.LONG is 50: a long drain
+        queue_stories(long_site, 10, n // 10)
+        tty = on_a_terminal(long_site)
+        assert re.search(rf"\r\[#{{30}}\] {n}/{n} commits [\d,]+/s ETA 0:00 \r?\n", tty), tty
+        (tmp_path / "short").mkdir()
+        short_site = Site(tmp_path / "short", server.url)
+        queue_stories(short_site, 2, 2)
+        tty = on_a_terminal(short_site)
+        assert "commits/s" not in tty and "[#" not in tty, tty
+        assert "sent 4 commit(s)" in tty
