@@ -207,3 +207,28 @@ def _queue_stories_after(site: Site, first: dict[int, list[str]], stories: int, 
             spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
             order[s].append(cid)
     return order
+
+
+def test_github_push_sends_a_refs_pushes_in_order_after_a_503(tmp_path, server):
+    # Two pushes to main, of different stories: the second, pushed while the first waits for
+    # its retry, goes after it (a push's keys are its stories and its refs).
+    from testing.site import bare_repo_with_hook, git
+    site = Site(tmp_path, server.url, api="github-push", retry={"min_backoff": 30, "max_backoff": 60})
+    bare, work = bare_repo_with_hook(tmp_path, site)
+    assert commit_file(work, "Phasers [#11]").returncode == 0
+    one = head(work)
+    git(work, "push", "-q", "origin", "main")
+    agent = lifetime.build(site.config)
+    try:
+        t0 = time.time()
+        server.fail_next(1, 503)
+        assert agent.run_once(t0).deferred == 1
+        assert commit_file(work, "Shields [#12]").returncode == 0
+        two = head(work)
+        git(work, "push", "-q", "origin", "main")
+        assert agent.run_once(t0 + 1).sent == 0      # paused: the second push queued
+        while agent.run_once(t0 + 120).entries_done:
+            pass
+    finally:
+        agent.close()
+    assert [[c["id"] for c in p["commits"]] for p in server.pushes()] == [[one], [two]]
