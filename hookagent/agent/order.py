@@ -2,12 +2,13 @@
 
 Every entry carries ``seq``, its place in commit order, fixed when it was queued (spool.make_entry:
 the hook's records in the order they were written, parents before children in a push, a
-backfill oldest first), and ``stories``, every ``#N`` of its messages (any grammar's ids). An entry's *keys* are
-its stories (``#ID``) and, for a push entry, its refs (``ref:REF``: github-push sends a ref's
-pushes in order). An entry may go only when no entry with a lower seq that shares a key is
+backfill oldest first), and ``stories``, every ``#N`` of its messages (any grammar's ids). An
+entry's *keys* are its stories (``#ID``) and, for github-push (``by_ref``), the refs its commits
+went to in their repository (``ref:REPO REF``: a ref's pushes, and a branch's one-commit pushes
+from post-commit, go in order). An entry may go only when no entry with a lower seq that shares a key is
 pending (new/), deferred (deferred/) or in flight (cur/: ours, or another agent's); a dead
 entry blocks nothing. Entries without ``seq`` (queued by an older version) take their
-``created`` time; without ``stories``, the agent parses their messages.
+``created`` time; without ``stories``, the agent reads the ids in their messages.
 
 The seq and the keys never change for an entry, so :class:`Index` reads each entry once per
 process; a folder listing per pass says where each one is. :class:`Schedule` hands out the
@@ -35,15 +36,20 @@ class Item:
     held: bool = False    # a backfill entry while a backfill of this destination still queues
 
 
-def keys_of(entry: dict) -> tuple[str, ...]:
-    """An entry's keys: its stories and, for a push, its refs."""
+def keys_of(entry: dict, by_ref: bool = False) -> tuple[str, ...]:
+    """An entry's keys: its stories and, ``by_ref``, its refs."""
+    commits = [c for c in entry.get("commits") or () if isinstance(c, dict)]
     ids = entry.get("stories")
     if not isinstance(ids, list):
-        ids = story_ids(entry.get("commits") or [])
+        ids = story_ids(commits)
     keys = [f"#{i}" for i in ids]
-    refs = entry.get("push")
-    if isinstance(refs, list):
-        keys += [f"ref:{r}" for r in refs if isinstance(r, str)]
+    if by_ref:
+        repo = next((c.get("repo") for c in commits if c.get("repo")), "")
+        refs = entry.get("push")
+        if not isinstance(refs, list):   # one commit (post-commit): its branch, as github_push says
+            refs = [c.get("ref") or (f"refs/heads/{c['branch']}" if c.get("branch") else "HEAD")
+                    for c in commits]
+        keys += [f"ref:{repo} {r}" for r in refs if isinstance(r, str)]
     return tuple(dict.fromkeys(keys))
 
 
@@ -60,10 +66,11 @@ def seq_of(entry: dict) -> int:
 class Index:
     """The entries of one destination in new/, deferred/ and cur/, each read once."""
 
-    def __init__(self, spool: Spool, tag: str, destination: str) -> None:
+    def __init__(self, spool: Spool, tag: str, destination: str, *, by_ref: bool = False) -> None:
         self.spool = spool
         self.tag = tag
         self.destination = destination
+        self.by_ref = by_ref   # github-push: a ref's entries in order too
         self.known: dict[str, tuple[int, tuple[str, ...], bool]] = {}   # name -> seq, keys, backfill
 
     def scan(self) -> list[Item]:
@@ -113,7 +120,7 @@ class Index:
                 entry = None   # unreadable or corrupt: claiming it says so (and moves it aside)
             if not isinstance(entry, dict):
                 return (_mtime_seq(path), (), False)
-            return (seq_of(entry), keys_of(entry), entry.get("source") == "backfill")
+            return (seq_of(entry), keys_of(entry, self.by_ref), entry.get("source") == "backfill")
         return None
 
 

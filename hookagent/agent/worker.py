@@ -94,7 +94,8 @@ class Agent:
         self.changes = (ledger.changes(self.dest, self.inbox.syntax) if cfg.rewrites == "once"
                         else None)
         self.inbox.changes = self.changes
-        self.order = order.Index(spool, self.tag, self.dest)   # which entries may go (order.py)
+        # which entries may go (order.py); github-push: per ref too
+        self.order = order.Index(spool, self.tag, self.dest, by_ref=cfg.tracker.api == "github-push")
         self.stopping = False
         self.unreadable: set[str] = set()
         self.followed = None   # retarget.Moved: what came along from earlier destinations (build)
@@ -117,6 +118,16 @@ class Agent:
     def ledger(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
+    @property
+    def changes(self):
+        """changes.Changes (rewrites: once) or None; in a lane, on that lane's ledger connection."""
+        lane = getattr(self._lane, "changes", None)
+        return lane if lane is not None else self._changes
+
+    @changes.setter
+    def changes(self, changes) -> None:
+        self._changes = changes
+
     def lanes(self) -> int:
         """How many requests this agent keeps in flight: agent.concurrency, for a sink that
         can send from several threads (HTTP); one otherwise."""
@@ -128,10 +139,12 @@ class Agent:
         path = getattr(self._ledger, "path", None)
         if path and getattr(self._ledger, "writable", False):
             self._lane.ledger = Ledger(path)
+            if self._changes is not None:
+                self._lane.changes = self._lane.ledger.changes(self.dest)
 
     def lane_ends(self) -> None:
         ledger = getattr(self._lane, "ledger", None)
-        self._lane.ledger = None
+        self._lane.ledger = self._lane.changes = None
         if ledger is not None:
             ledger.close()
         release = getattr(self.sink, "release_session", None)
