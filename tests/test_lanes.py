@@ -222,3 +222,36 @@ def test_a_long_flush_on_a_terminal_shows_a_progress_bar_and_a_short_one_does_no
         tty = on_a_terminal(short_site)
         assert "commits/s" not in tty and "[#" not in tty, tty
         assert "sent 4 commit(s)" in tty
+
+
+def test_a_flush_waits_for_another_agents_request_of_the_same_story(tmp_path):
+    # Two agents: the second must neither overtake the first's request of a story nor end while
+    # that story's next event waits for it (it would be left unsent, both agents gone).
+    from hookagent.agent import lifetime
+    with DevServer(token=TOKEN) as server:
+        site = Site(tmp_path, server.url, tracker={"timeout": 600})
+        dest = site.config.tracker.destination
+
+        def queue(cid: str, message: str) -> None:
+            c = Commit(cid, "Ada", message, date="2026-11-28T10:00:00+00:00")
+            site.spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
+
+        queue("e1", "[#5] first")
+        server.hold(after=0)
+        first = subprocess.Popen(flush_cmd(site), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: server.held() == 1 or first.poll() is not None)
+            queue("e2", "[finishes #5] second")
+            first.send_signal(signal.SIGTERM)     # it ends after its request: e2 is not its
+            agent = lifetime.build(site.config)
+            try:
+                assert agent.run_once().entries_done == 0, "e2 waits behind e1, in flight elsewhere"
+                assert agent.waiting_on_others()
+                server.release()
+                lifetime.flush(agent)
+            finally:
+                agent.close()
+        finally:
+            server.release()
+            first.wait()
+        assert [r["commit_id"] for r in server.received()] == ["e1", "e2"]

@@ -34,6 +34,7 @@ class Item:
     keys: tuple[str, ...]
     where: str            # new, deferred or cur
     held: bool = False    # a backfill entry while a backfill of this destination still queues
+    owner: str = ""       # in cur/: the claiming agent's id
 
 
 def keys_of(entry: dict, by_ref: bool = False) -> tuple[str, ...]:
@@ -76,12 +77,15 @@ class Index:
     def scan(self) -> list[Item]:
         """Every entry of ours the queue holds now, by seq (ties by name)."""
         listing: dict[str, str] = {}
+        owners: dict[str, str] = {}
         for queue in ("new", "cur", "deferred"):   # an entry claimed meanwhile moves to a later one
             with os.scandir(self.spool.path(queue)) as it:
                 for e in it:
-                    name = e.name.partition("@")[0] if queue == "cur" else e.name
+                    name, _, owner = e.name.partition("@") if queue == "cur" else (e.name, "", "")
                     if name.endswith(".json") and entry_for(name, self.tag) and not name.startswith("."):
                         listing.setdefault(name, queue)
+                        if owner:
+                            owners[name] = owner
         for gone in self.known.keys() - listing.keys():
             del self.known[gone]
         backfill = None
@@ -99,7 +103,7 @@ class Index:
                 if backfill is None:
                     backfill = BackfillLock.running(self.spool, self.destination)
                 held = backfill
-            items.append(Item(name, seq, keys, where, held))
+            items.append(Item(name, seq, keys, where, held, owners.get(name, "") if where == "cur" else ""))
         items.sort(key=lambda i: (i.seq, i.name))
         return items
 
@@ -160,6 +164,21 @@ class Schedule:
                 if queue:
                     self._offer(queue[0])
 
+
+
+def blocked_by(items: list[Item]) -> set[str]:
+    """The agents (ids) whose claims keep an entry of new/ waiting, through its stories."""
+    blockers: dict[str, set[str]] = {}   # key -> agents whose claims block it
+    out: set[str] = set()
+    for item in items:          # by seq
+        behind = set().union(*(blockers.get(k, ()) for k in item.keys)) if item.keys else set()
+        if item.where == "cur" and item.owner:
+            behind.add(item.owner)
+        elif item.where == "new":
+            out |= behind
+        for k in item.keys:
+            blockers.setdefault(k, set()).update(behind)
+    return out
 
 
 def due(items: list[Item]) -> list[Item]:

@@ -488,6 +488,20 @@ class Agent:
                                                   flush_lock_path(self.spool.root, self.dest))
                 if s.pid != os.getpid()]
 
+    def waiting_on_others(self) -> bool:
+        """Whether an entry waits, through its stories, behind an entry another agent is sending
+        now (not one that is stuck: that one's claim stays until it dies), or may go already
+        (that agent was done before we looked). Its turn comes once that agent has filed the
+        outcome: a flush waits for it instead of ending."""
+        items = self.order.scan()
+        if any(i.name not in self.unreadable for _, _, i in order.Schedule(items).ready):
+            return True
+        others = order.blocked_by(items) - {self.lock.id}
+        if not others:
+            return False
+        stuck = {i for s in self.stuck() for i in s.agent_ids}
+        return bool(others - stuck)
+
     def next_due(self) -> float | None:
         """When this destination's first deferred entry is due."""
         return self.spool.next_due(self.tag)
