@@ -172,10 +172,13 @@ def _clock(seconds: float) -> str:
 def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out, progress: Progress,
         spool=None, ledger=None, destination: str = "", fmt: str = "jsonl",
         stop: Stop | None = None, reverts: str = reverts_mod.LINK, changes=None,
-        syntax: Syntax | None = None) -> Summary:
+        syntax: Syntax | None = None, newest_first: bool = True) -> Summary:
     """Scan ``commits`` and enqueue or print those that reference stories. An int in ``commits``
     stands for that many commits that cannot reference a story. ``out`` is a binary stream
     (UTF-8 is written to it).
+
+    ``newest_first``: the order ``commits`` come in (git log's; an svn range runs either way).
+    They are queued to be sent oldest first.
 
     Without dry_run, ``spool`` and ``ledger`` are needed. In a dry run ``ledger`` may be given
     (only read) to count what would be skipped. ``reverts``: the configuration's (reverts.py).
@@ -198,6 +201,12 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
     t0 = time.monotonic()
     in_spool = spool.commit_entries(destination) if spool is not None else set()
     entry_name = spool_mod.commit_entry_name
+    # Oldest first without holding the history: entries take seqs downwards from below every
+    # seq in use (negative: before the live hooks' entries, whose commits are newer; a later
+    # run below an earlier one, which it resumes), and the agent sends none of them while a
+    # backfill for the destination runs (spool.BackfillLock).
+    order = [-time.time_ns()]
+    running = None if dry_run else spool_mod.BackfillLock(spool, destination)
 
     def mark() -> None:
         if unmarked:
@@ -227,7 +236,12 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
             fresh = telling
             if not fresh:
                 return
-        entry = spool_mod.make_entry(destination, [c.to_dict() for c in fresh], source="backfill")
+        # Newest first (git log): the entry holds its commits oldest first, and comes before
+        # the entry written before it (a seq below the last: see `order`).
+        in_order = reversed(fresh) if newest_first else fresh
+        entry = spool_mod.make_entry(destination, [c.to_dict() for c in in_order], source="backfill",
+                                     seq=order.pop())
+        order.append(entry["seq"] + (-1 if newest_first else 1))
         spool.enqueue(spool_mod.batch_entry_name(destination), entry)   # durable first,
         unmarked.extend(c.ident for c in fresh)                         # then remembered
         if len(unmarked) >= LEDGER_BATCH:
@@ -290,6 +304,8 @@ def run(commits: Iterable[Commit | int], *, dry_run: bool, with_state: bool, out
     finally:
         if not dry_run:
             mark()   # what reached the spool is remembered, even after an error or a second Ctrl-C
+        if running is not None:
+            running.close()
     summary.scanned = scanned
     progress.done(scanned)
     summary.stories = len(stories)

@@ -77,6 +77,9 @@ class RepoRule:
     url: str | None = None
 
 
+MAX_CONCURRENCY = 32
+
+
 @dataclass(frozen=True)
 class AgentSettings:
     """``agent``: how the background agent is run (the worker itself is agent.Agent)."""
@@ -85,6 +88,9 @@ class AgentSettings:
     # Where the agent logs: file (log_file), stderr, journald; None: as fits how it was started
     # (context.log_destination).
     log: str | None = None
+    # Requests in flight at once (each on its own keep-alive connection); a story's events still
+    # go one at a time, in commit order (agent/order.py).
+    concurrency: int = 4
 
 
 @dataclass(frozen=True)
@@ -191,7 +197,7 @@ _SCHEMA: dict[str, Any] = {
                 "redmine": {"statuses": dict, "authors": dict, "authors_file": str}},
     "retry": {"min_backoff": float, "max_backoff": float, "max_age": float},
     "repos": list,
-    "agent": {"autostart": bool, "log_file": str, "log": str},
+    "agent": {"autostart": bool, "log_file": str, "log": str, "concurrency": int},
     "branches": list, "tags": bool, "reverts": str, "rewrites": str,
     "svn": {"reader": str, "commit_id": str},
 }
@@ -290,7 +296,12 @@ def parse(text: str, path: str | None = None) -> Config:
         raise ConfigError(f"agent.log: {log!r} is not one of {', '.join(LOG_CHOICES)}; leave it out to log"
                           " where fits how the agent was started (journald under systemd, stderr for"
                           " `hookagent run` elsewhere, the log file for agents the hooks start)")
-    agent = AgentSettings(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")), log=log)
+    concurrency = ag.get("concurrency", AgentSettings.concurrency)
+    if isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"agent.concurrency: {concurrency} is not between 1 and {MAX_CONCURRENCY}; it is how many"
+                          " requests the agent keeps in flight at once (default 4, 1 sends one at a time)")
+    agent = AgentSettings(autostart=ag.get("autostart", True), log_file=rel(ag.get("log_file")), log=log,
+                          concurrency=concurrency)
     branches = data.get("branches", ["*"])
     if not branches or not all(isinstance(b, str) and b for b in branches):
         raise ConfigError("branches: expected a list of branch name globs, like [main, 'release/*']")

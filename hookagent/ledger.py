@@ -174,3 +174,11 @@ class Ledger:
         if did is None:
             return 0
         return self.db.execute("SELECT count(*) FROM commits WHERE dest=? AND state=?", (did, state)).fetchone()[0]
+
+    def sent_since(self, dest: str, since: float) -> int:
+        """Commits marked sent for dest at ``since`` or later (status: the throughput)."""
+        did = self._dest_id(dest, create=False)
+        if did is None:
+            return 0
+        return self.db.execute("SELECT count(*) FROM commits WHERE dest=? AND state='sent' AND at >= ?",
+                               (did, since)).fetchone()[0]

@@ -5,17 +5,18 @@ Layout (Maildir and Postfix habits)::
     spool_dir/
       inbox/      raw records the hooks wrote (see inbox.py); the agent turns them into entries
       tmp/        being written; never read by the agent
-      new/        due now; file mtime = when it became due
+      new/        due now (sent by each entry's ``seq`` within a story: agent/order.py)
       deferred/   waiting for a retry; file mtime = due time (Postfix's trick), also inside the entry
       cur/        claimed by a live agent: ``NAME@AGENTID``; recovered when that agent's lock is free
       dead/       refused for good (kept with the server's answer; ``hookagent retry --dead``)
       corrupt/    unreadable entries, moved aside so they never stop the queue
-      locks/      one flock-ed file per running agent
+      locks/      one flock-ed file per running agent; backfill-TAG.lock while a backfill queues
       state/      per-destination state (pause, hold, last error)
 
 An entry is one JSON file: ``{"v": 1, "dest", "created", "attempts", "due", "last_error",
-"commits": [...]}``. Writes go to tmp/, are fsynced, renamed into place and the directory is
-fsynced. A claim is a rename. Nothing is deleted before the agent says the server answered 2xx.
+"seq", "stories", "commits": [...]}``; ``seq`` (its place in commit order, fixed at queue time)
+and ``stories`` (every ``#N`` of its messages) decide when it may go (agent/order.py). Writes
+go to tmp/, are fsynced, renamed into place and the directory is fsynced. A claim is a rename. Nothing is deleted before the agent says the server answered 2xx.
 
 A shared spool is a hostile place: with ``spool_group`` every member may create, remove and
 rename any name in it, and root may run a hook or an agent in a user's spool. So every file of
@@ -53,6 +54,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 import time
 import zlib
@@ -70,6 +72,12 @@ def dest_tag(destination: str) -> str:
 def flush_lock_path(spool_dir: str, destination: str) -> str:
     """The lock a background flush for ``destination`` holds (one per destination and spool)."""
     return os.path.join(spool_dir, "locks", f"flush-{dest_tag(destination)}.lock")
+
+
+def backfill_lock_path(spool_dir: str, destination: str) -> str:
+    """The lock every running backfill for ``destination`` holds (shared) while it queues: its
+    entries come newest first, so the agent sends none of them until it is free."""
+    return os.path.join(spool_dir, "locks", f"backfill-{dest_tag(destination)}.lock")
 
 
 def entry_for(name: str, tag: str | None) -> bool:
@@ -95,11 +103,43 @@ def batch_entry_name(destination: str) -> str:
     return f"b-{dest_tag(destination)}-{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}.json"
 
 
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """The order of an entry queued now: nanoseconds of the clock, strictly increasing in this
+    process (the agent sends a story's entries by ``seq``, see agent/order.py). Entries queued by
+    several processes at once interleave by time, as their commits did."""
+    global _last_seq
+    _last_seq = max(time.time_ns(), _last_seq + 1)
+    return _last_seq
+
+
+_STORY_ID = re.compile(rb"#0*([0-9]{1,18})(?![0-9])")
+
+
+def story_ids(commits: list[dict]) -> list[int]:
+    """The stories the commits may reference, each once, sorted: every ``#N`` of their messages,
+    whatever the destination's grammar (refsyntax.py: Tracker's brackets, Redmine's keywords
+    both name a story so). A superset: an id no grammar reads only orders a little more."""
+    found: set[int] = set()
+    for c in commits:
+        message = c.get("message") if isinstance(c, dict) else None
+        if isinstance(message, str):
+            found.update(int(m) for m in _STORY_ID.findall(message.encode("utf-8", "replace")))
+    return sorted(found)
+
+
 def make_entry(destination: str, commits: list[dict], now: float | None = None, **extra: object) -> dict:
+    """A new entry. ``seq`` (next_seq unless given) and ``stories`` are fixed at queue time and
+    travel with the entry through retries, restarts and crashes: the agent sends the entries of
+    one story in ``seq`` order."""
     now = time.time() if now is None else now
     entry = {"v": ENTRY_VERSION, "dest": destination, "created": now, "attempts": 0, "due": now,
-             "last_error": None, "commits": commits}
+             "last_error": None, "seq": None, "stories": story_ids(commits), "commits": commits}
     entry.update(extra)
+    if entry["seq"] is None:
+        entry["seq"] = next_seq()
     return entry
 
 
@@ -870,6 +910,38 @@ def _unlink(path: str, dir_fd: int | None = None) -> None:
         os.unlink(path, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
+
+
+class BackfillLock:
+    """Held (LOCK_SH: backfills of several repositories may run at once) while a backfill
+    queues entries for a destination; :meth:`running` asks whether any backfill holds it."""
+
+    def __init__(self, spool: Spool, destination: str) -> None:
+        import fcntl
+        self.fd = spool.open_file(backfill_lock_path(spool.root, destination), os.O_RDWR)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    @staticmethod
+    def running(spool: Spool, destination: str) -> bool:
+        import fcntl
+        try:
+            fd = spool.open(backfill_lock_path(spool.root, destination))
+        except OSError:        # none yet (or not ours to read): no backfill to wait for
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False       # closing the descriptor lets it go
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return True
+            raise
+        finally:
+            os.close(fd)
 
 
 class AgentLock:

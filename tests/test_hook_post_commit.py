@@ -348,7 +348,8 @@ def test_a_stopped_background_agent_is_killed_and_replaced_by_the_next_commits_a
 def test_a_stopped_service_agent_is_named_by_status_with_what_it_holds(tmp_path, request):
     """`hookagent run` (a service, no flush lock) stopped with a request in flight: status says
     which agent, for how long, what to run, and that its claim stays in flight until it dies;
-    a flush by hand delivers the rest; once it is killed, the next flush sends its claim."""
+    a flush by hand delivers the other stories' events (its story's next events wait behind the
+    claim: per-story order); once it is killed, the next flush sends its claim and the rest."""
     with DevServer(token=TOKEN) as server:
         site = Site(tmp_path, server.url, tracker={"timeout": 1})
         ids = site.enqueue_fake_commits(3)
@@ -366,15 +367,18 @@ def test_a_stopped_service_agent_is_named_by_status_with_what_it_holds(tmp_path,
         text = site.cli("status").stdout
         assert f"agent {proc.pid} has made no progress" in text and f"`kill -9 {proc.pid}`" in text
         assert "stay in cur/ until it dies" in text
+        other = site.enqueue_fake_commits(1, prefix="d", story=102)
         flushed = site.cli("flush")
         assert flushed.returncode == 0 and f"agent {proc.pid} has made no progress" in flushed.stderr
-        assert sorted(set(received_ids(server))) == ids, "the flush by hand sent the rest"
+        assert sorted(set(received_ids(server))) == [ids[0], *other], \
+            "the flush by hand sent another story's event; story 101's wait behind the claim"
         assert len(claimed_by(site, proc.pid)) == 1, "the claim of a live agent is left to it"
         proc.kill()
         proc.wait()
         assert site.cli("flush").returncode == 0
         counts = collections.Counter(received_ids(server))
-        assert set(counts) == set(ids) and max(counts.values()) <= 2, counts
+        assert set(counts) == set(ids + other) and max(counts.values()) <= 2, counts
+        assert [i for i in received_ids(server) if i in ids[1:]] == ids[1:], "story 101 in commit order"
         assert os.listdir(site.spool.path("cur")) == [] and status_json(site)["stuck"] == []
 
 

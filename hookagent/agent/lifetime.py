@@ -376,6 +376,10 @@ def flush(agent: Agent, *, wait: float = 0.0, background: bool = False) -> Total
                 break
             if result.entries_done or result.dead or result.skipped or result.ingested:
                 continue  # progress: go round until a pass finds nothing more
+            if not result.paused_until and agent.waiting_on_others():
+                agent.beat()          # a story's next event waits for another agent's request
+                time.sleep(0.05)
+                continue
             now = time.time()
             wake = result.paused_until or agent.next_due()
             if wait and wake and now < deadline:

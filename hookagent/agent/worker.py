@@ -2,7 +2,9 @@
 
 ``run_once(now)`` does one pass and returns what happened; ``run_forever()`` is a thin loop over it.
 ``now`` is injected so tests can step the loop. One bad entry never stops the loop. Each pass
-first turns the hooks' inbox records of this configuration into entries (ingest.py).
+first turns the hooks' inbox records of this configuration into entries (ingest.py), then sends
+the entries order.py lets go: each story's entries in commit order (``seq``), an entry waiting
+while an earlier one of its stories is queued, deferred or in flight.
 
 Outcomes: 2xx -> ledger + ack; retryable -> entry deferred with attempts+1 and the
 whole destination paused (one shared backoff); misconfiguration (401/403/404/redirect/TLS) -> the
@@ -23,16 +25,18 @@ import logging
 import os
 import random
 import sqlite3
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from hookagent import backoff, localdisk
 from hookagent.config import Config
 from hookagent.errors import DEAD, HOLD, DeliveryError, SpoolError
 from hookagent.ledger import Ledger
-from hookagent.agent import heartbeat
+from hookagent.agent import heartbeat, order
 from hookagent.agent import batches
 from hookagent.agent.ingest import Inbox
 from hookagent.model import Commit
@@ -75,6 +79,8 @@ class Agent:
                  rng: random.Random | None = None) -> None:
         self.cfg = cfg
         self.spool = spool
+        self._lane = threading.local()    # a lane's own ledger connection (lanes.py)
+        self._beating = threading.Lock()
         self.ledger = ledger
         self.sink = sink
         self.rng = rng or random.Random()
@@ -88,6 +94,8 @@ class Agent:
         self.changes = (ledger.changes(self.dest, self.inbox.syntax) if cfg.rewrites == "once"
                         else None)
         self.inbox.changes = self.changes
+        # which entries may go (order.py); github-push: per ref too
+        self.order = order.Index(spool, self.tag, self.dest, by_ref=cfg.tracker.api == "github-push")
         self.stopping = False
         self.unreadable: set[str] = set()
         self.followed = None   # retarget.Moved: what came along from earlier destinations (build)
@@ -101,9 +109,52 @@ class Agent:
         self.inbox.beat = self.beat
         self.beat()
 
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger; in a lane, that lane's own connection to it."""
+        return getattr(self._lane, "ledger", None) or self._ledger
+
+    @ledger.setter
+    def ledger(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    @property
+    def changes(self):
+        """changes.Changes (rewrites: once) or None; in a lane, on that lane's ledger connection."""
+        lane = getattr(self._lane, "changes", None)
+        return lane if lane is not None else self._changes
+
+    @changes.setter
+    def changes(self, changes) -> None:
+        self._changes = changes
+
+    def lanes(self) -> int:
+        """How many requests this agent keeps in flight: agent.concurrency, for a sink that
+        can send from several threads (HTTP); one otherwise."""
+        return self.cfg.agent.concurrency if getattr(self.sink, "concurrent", False) else 1
+
+    def lane_begins(self) -> None:
+        """In a lane's thread, before its first entry: a connection of its own to the ledger
+        (SQLite's connections are not shared between threads; WAL lets them write in turn)."""
+        path = getattr(self._ledger, "path", None)
+        if path and getattr(self._ledger, "writable", False):
+            self._lane.ledger = Ledger(path)
+            if self._changes is not None:
+                self._lane.changes = self._lane.ledger.changes(self.dest)
+
+    def lane_ends(self) -> None:
+        ledger = getattr(self._lane, "ledger", None)
+        self._lane.ledger = self._lane.changes = None
+        if ledger is not None:
+            ledger.close()
+        release = getattr(self.sink, "release_session", None)
+        if release is not None:
+            release()
+
     def beat(self) -> None:
         """Say that we make progress (cheap: it writes every heartbeat.EVERY seconds at most)."""
-        self.heartbeat.beat()
+        with self._beating:
+            self.heartbeat.beat()
 
     def _beat_lock(self, text: bytes) -> None:
         if self.lock.fd >= 0:
@@ -149,38 +200,59 @@ class Agent:
         if state.get("paused_until", 0) > now:
             result.paused_until = state["paused_until"]
             return
-        for name in self.spool.due_names(self.tag):
-            if name in self.unreadable:
+        schedule = order.Schedule(self.order.scan())
+        lanes = self.lanes()
+        if lanes > 1:
+            from hookagent.agent.lanes import Lanes
+            Lanes(self, schedule, state, now, result, lanes).run()
+            return
+        while (item := schedule.pick()) is not None:
+            if item.name in self.unreadable:
                 continue
             if self.stopping:
                 result.stopped = True
                 break
-            self.beat()
-            try:
-                claim = self.spool.claim(name, self.lock.id)
-            except SpoolError as exc:   # an entry we may not read: left in place, the rest go on
-                log.error("%s", exc)
-                result.errors.append(str(exc))
-                self.unreadable.add(name)   # not due for this process: no busy loop over it
-                continue
-            if claim is None:
-                continue
-            try:
-                error = self._deliver(claim, result)
+            if self._send(item, schedule, state, now, result):
+                break
+
+    def _send(self, item: order.Item, schedule: order.Schedule, state: dict, now: float,
+              result: Pass, guard: AbstractContextManager = nullcontext()) -> bool:
+        """Claim, deliver and file one entry the schedule gave. True when the pass must stop
+        (destination paused or held). An entry another agent took meanwhile goes on blocking
+        its stories for this pass; a sent or dead one frees the next of each. ``guard``: held
+        while the schedule and the destination's state change (the lanes' lock)."""
+        name = item.name
+        self.beat()
+        try:
+            claim = self.spool.claim(name, self.lock.id)
+        except SpoolError as exc:   # an entry we may not read: left in place, the rest go on
+            log.error("%s", exc)
+            result.errors.append(str(exc))
+            self.unreadable.add(name)   # not due for this process: no busy loop over it
+            return False
+        if claim is None:
+            return False
+        try:
+            error = self._deliver(claim, result)
+            with guard:
                 if error is None:
                     result.entries_done += 1
-                    if state.get("failures") or state.get("held") or state.get("paused_until"):
+                    schedule.done(item)
+                    # (not when another lane's failure paused the destination in this pass)
+                    if (state.get("failures") or state.get("held") or state.get("paused_until")) \
+                            and float(state.get("paused_until") or 0) <= now:
                         state.update(failures=0, paused_until=0.0, held=None, held_since=None,
                                      last_success_at=now)
                         self._save_state(state)
                         log.info("destination %s answers again; queue resumed", self.dest)
-                    continue
+                    return False
                 stop = self._file_failure(claim, error, state, now, result)
-            except BaseException:
-                self._put_back(claim)    # whatever stopped us, the entry is not left claimed
-                raise
-            if stop:
-                break
+                if error.kind == DEAD:
+                    schedule.done(item)
+        except BaseException:
+            self._put_back(claim)    # whatever stopped us, the entry is not left claimed
+            raise
+        return stop
 
     def ingest(self, *, wait: bool = True) -> int:
         """Turn this configuration's inbox records into entries; how many records were read.
@@ -356,7 +428,11 @@ class Agent:
         # when the disk refuses the entry or the state (kept in memory until written).
         failures = int(state.get("failures") or 0)
         r = self.cfg.retry
-        delay = backoff.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
+        already = float(state.get("paused_until") or 0) - now
+        if already > 0:   # another lane of this pass paused the destination: the same pause
+            delay, failures = already, max(failures - 1, 0)
+        else:
+            delay = backoff.next_delay(failures, r.min_backoff, r.max_backoff, error.retry_after, self.rng)
         entry["attempts"] = int(entry.get("attempts") or 0) + 1
         entry["due"] = now + delay
         state.update(failures=failures + 1, paused_until=now + delay, held=None)
@@ -412,12 +488,26 @@ class Agent:
                                                   flush_lock_path(self.spool.root, self.dest))
                 if s.pid != os.getpid()]
 
+    def waiting_on_others(self) -> bool:
+        """Whether an entry waits, through its stories, behind an entry another agent is sending
+        now (not one that is stuck: that one's claim stays until it dies), or may go already
+        (that agent was done before we looked). Its turn comes once that agent has filed the
+        outcome: a flush waits for it instead of ending."""
+        items = self.order.scan()
+        if any(i.name not in self.unreadable for _, _, i in order.Schedule(items).ready):
+            return True
+        others = order.blocked_by(items) - {self.lock.id}
+        if not others:
+            return False
+        stuck = {i for s in self.stuck() for i in s.agent_ids}
+        return bool(others - stuck)
+
     def next_due(self) -> float | None:
         """When this destination's first deferred entry is due."""
         return self.spool.next_due(self.tag)
 
     def due_now(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        n = len([n for n in self.spool.due_names(self.tag) if n not in self.unreadable])
+        n = len([i for i in order.due(self.order.scan()) if i.name not in self.unreadable])
         nd = self.next_due()
         return n + (1 if nd is not None and nd <= now else 0) + self.inbox.pending()

@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
                                changes=(ledger.changes(cfg.tracker.destination, syntax)
                                         if ledger is not None and not args.dry_run and cfg.rewrites == "once"
                                         else None),
-                               syntax=syntax)
+                               syntax=syntax,
+                               newest_first=not is_svn or _descending(args.svn_range))
         out.flush()
     except KeyboardInterrupt:   # a second Ctrl-C: stop now
         progress.end_line()
@@ -149,6 +150,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"hookagent: without --with-state they are sent link-only: {syntax.example},"
               " so no story changes state", file=sys.stderr)
     return 0
+
+
+def _descending(rev_range: str) -> bool:
+    """Whether an svn range N:M lists newest first (HEAD:1, 20:10)."""
+    start, _, end = rev_range.upper().partition(":")
+    if start.isdigit() and end.isdigit():
+        return int(start) > int(end)
+    return start == "HEAD" and end not in ("", "HEAD")
 
 
 def _has_head(vgit, repo: str) -> bool:

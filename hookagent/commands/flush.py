@@ -1,5 +1,8 @@
 """`hookagent flush`: deliver everything that is due now, then exit.
 
+On a terminal, a long drain (LONG commits or more queued) shows a progress bar on stderr:
+commits sent of those queued, the rate, the time left.
+
 Exit status: 0 when nothing due is left (entries deferred to a later time do not count, they are
 listed on stderr); 1 when something due could not be sent now (queue held, destination paused,
 or interrupted); 2 on a configuration or spool error.
@@ -9,10 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 
 from hookagent.commands import add_config_option
 from hookagent.errors import SpoolError
+
+LONG = 50
+"""Commits queued from which a flush on a terminal shows its progress."""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -36,17 +43,80 @@ def run(args: argparse.Namespace) -> int:
     agent = lifetime.build(cfg)      # a spool that cannot be used is one line, before any log warning
     context.setup_logging(cfg, verbose=args.verbose)
     lifetime.stop_on_signals(agent)
+    progress = None
+    if sys.stderr.isatty() and not (args.quiet or args.background):
+        progress = DrainProgress(agent)
     try:
         try:
             totals = lifetime.flush(agent, wait=args.wait, background=args.background)
         except SpoolError as exc:   # a background flush's stderr goes nowhere: the log says it too
             logging.getLogger("hookagent.agent").error("%s", exc)
             raise
+        finally:
+            if progress is not None:
+                progress.stop()
         if totals is None:
             return 0     # another background flush serves this destination
         return _report(agent, totals, args.quiet)
     finally:
         agent.close()
+
+
+class DrainProgress:
+    """The progress bar of a drain: what was queued is counted before the flush starts, then a
+    thread of its own draws what the ledger says was sent since (the lanes report nothing).
+    Nothing at all unless LONG commits or more are queued."""
+
+    def __init__(self, agent, stream=None) -> None:
+        from hookagent.ledger import Ledger
+        self.agent = agent
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+        try:
+            self.ledger = Ledger(agent._ledger.path)   # the drawing thread's own connection
+        except Exception:   # a progress bar never stops a flush
+            return
+        try:
+            self.before = self.ledger.count(agent.dest, "sent")
+            self.total = self._queued()
+        except Exception:
+            self.total = 0
+        if self.total < LONG:
+            self.ledger.close()
+            return
+        self.thread = threading.Thread(target=self._draw, name="hookagent-progress", daemon=True)
+        self.thread.start()
+
+    def _queued(self) -> int:
+        """Commits queued for this destination now (and inbox records not read yet, one each)."""
+        from hookagent.spool import entry_for
+        spool, n = self.agent.spool, 0
+        for queue in ("new", "deferred", "cur"):
+            for name, entry in spool.entries(queue):
+                if entry_for(name, self.agent.tag) and isinstance(entry, dict):
+                    n += len(entry.get("commits") or ())
+        return n + len(spool.inbox_names(self.agent.inbox.keys))
+
+    def _sent(self) -> int:
+        return self.ledger.count(self.agent.dest, "sent") - self.before
+
+    def _draw(self) -> None:
+        from hookagent.backfill import Progress
+        bar = Progress(self.total, True, self.stream)
+        try:
+            while not self.done.wait(0.2):
+                bar.update(self._sent())
+            bar.done(self._sent())
+        except Exception:   # a progress bar never stops a flush
+            pass
+        finally:
+            self.ledger.close()
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.done.set()
+            self.thread.join()
 
 
 def _report(agent, totals, quiet: bool) -> int:

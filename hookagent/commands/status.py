@@ -1,5 +1,6 @@
 """`hookagent status [--json]`: pending, deferred, in flight, held, dead, sent; ages; last error;
-agents that have stopped making progress (stuck: heartbeat.py) and the command to run."""
+the lanes in use and the throughput (commits per minute, from the ledger's send times); agents
+that have stopped making progress (stuck: heartbeat.py) and the command to run."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,11 @@ def collect(cfg, now: float | None = None) -> dict:
         "sent": ledger.count(dest, "sent"),
         # copies of commits their stories heard of (amend, rebase, cherry-pick): not sent (changes.py)
         "replaced": ledger.count(dest, "replaced"),
+        # Requests in flight now (an entry claimed per lane) of agent.concurrency.
+        "lanes": {"in_use": cur_n, "of": cfg.agent.concurrency},
+        # Commits per minute the tracker accepted over the last minute and the last 5 minutes.
+        "throughput": {"last_minute": ledger.sent_since(dest, now - 60),
+                       "last_5_minutes": round(ledger.sent_since(dest, now - 300) / 5, 1)},
         "oldest_pending_age": (now - min(created)) if created else None,   # queued or deferred
         "disk": disk,
         "problem": disk or (None if ledger.writable else (f"cannot write the spool {spool.root}; make it writable"
@@ -124,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
     if st["oldest_pending_age"] is not None:
         print(f"oldest:       queued {_ago(st['oldest_pending_age'])} ago, not sent yet")
     print(f"in flight:    {st['in_flight']} commit(s)")
+    lanes, rate = st["lanes"], st["throughput"]
+    print(f"lanes:        {lanes['in_use']} of {lanes['of']} in use (agent.concurrency)")
+    if rate["last_minute"] or rate["last_5_minutes"]:
+        print(f"throughput:   {rate['last_minute']} commits/min over the last minute,"
+              f" {rate['last_5_minutes']:g}/min over the last 5 minutes")
     for agent in st["stuck"]:
         print(f"STUCK:        agent {agent['pid']} has made no progress for {_ago(agent['silent_for'])}"
               f" (stopped or hung): run `{agent['command']}` (as its user) or `hookagent flush`")

@@ -5,6 +5,10 @@ Fault injection: with ``chaos=p`` each POST fails with probability p (seeded RNG
 500, 502, 503, 429 with ``Retry-After: 1``, and a connection reset (the socket closed with
 SO_LINGER 0, no answer). A failed request changes nothing and is not in ``received()``;
 ``requests_seen()`` counts every request, failed or not. ``delay`` sleeps before each answer.
+``faults=`` narrows what chaos draws (``("503",)``), ``retry_after=`` is the Retry-After its 503s
+and 429s carry (default: 429 only, 1 s). ``fail_next(n, status)`` answers the next n POSTs with
+that status, whatever chaos says. ``max_in_flight()``: the most POSTs it was answering at once
+(a client's concurrency, seen from the server).
 
 Holding: ``hold(after=n)`` answers n more POSTs, then keeps each further one waiting (its body
 read, nothing recorded yet) until ``release()`` or another ``hold()``; ``held()`` says how many
@@ -165,6 +169,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         dev = self.server.dev
         dev._count_request()
+        dev._in_flight(+1)
+        try:
+            self._post(dev)
+        finally:
+            dev._in_flight(-1)
+
+    def _post(self, dev: "DevServer") -> None:
         path = self.path.split("?", 1)[0]
         api = {V3_PATH: "v3", V5_PATH: "v5", GITHUB_PATH: "github-push"}.get(path)
         body = self._read_body(api or "v5")
@@ -178,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
                              "error": f"no endpoint at {path}; POST to {V3_PATH}, {V5_PATH}"
                                       f" or {GITHUB_PATH}"})
             return
-        fault = dev._draw_fault()
+        fault = dev._scripted_fault() or dev._draw_fault()
         if fault is not None:
             self._fail(api, fault)
             return
@@ -251,7 +262,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status = int(fault)
-        headers = {"Retry-After": "1"} if status == 429 else None
+        dev = self.server.dev
+        headers = None
+        if dev.retry_after is not None and status in (429, 503):
+            headers = {"Retry-After": f"{dev.retry_after:g}"}
+        elif status == 429:
+            headers = {"Retry-After": "1"}
         self._error(api, status, f"injected fault ({status}): try again later", "chaos", headers)
 
 
@@ -272,7 +288,8 @@ class DevServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "devtoken",
                  stories: Iterable[int] | None = None, *, chaos: float = 0.0,
-                 seed: int | None = None, delay: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
+                 seed: int | None = None, delay: float = 0.0, tls: ssl.SSLContext | None = None,
+                 faults: Iterable[str] = FAULTS, retry_after: float | None = None) -> None:
         if not 0.0 <= chaos <= 1.0:
             raise ValueError(f"chaos must be a probability between 0 and 1, got {chaos}")
         if delay < 0:
@@ -284,6 +301,13 @@ class DevServer:
         self.token = token
         self.chaos = chaos
         self.delay = delay
+        self.faults = tuple(faults)
+        if not self.faults or set(self.faults) - set(FAULTS):
+            raise ValueError(f"faults must be some of {', '.join(FAULTS)}, got {faults!r}")
+        self.retry_after = retry_after
+        self._scripted: list[str] = []     # faults for the next POSTs (fail_next)
+        self._busy = 0                     # POSTs being answered now
+        self._busy_most = 0
         self.tls = tls          # a server context: https (a test's own certificate)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
@@ -425,7 +449,29 @@ class DevServer:
         with self._rng_lock:
             if self._rng.random() >= self.chaos:
                 return None
-            return self._rng.choice(FAULTS)
+            return self._rng.choice(self.faults)
+
+    def fail_next(self, count: int = 1, status: int = 503) -> None:
+        """Answer the next ``count`` POSTs with ``status`` (500, 502, 503 or 429; Retry-After as
+        ``retry_after`` says), then as before."""
+        if str(status) not in FAULTS:
+            raise ValueError(f"status must be one of {', '.join(FAULTS[:-1])}, got {status}")
+        with self._rng_lock:
+            self._scripted += [str(status)] * count
+
+    def _scripted_fault(self) -> str | None:
+        with self._rng_lock:
+            return self._scripted.pop(0) if self._scripted else None
+
+    def _in_flight(self, step: int) -> None:
+        with self._store.lock:
+            self._busy += step
+            self._busy_most = max(self._busy_most, self._busy)
+
+    def max_in_flight(self) -> int:
+        """The most POSTs this server was answering at the same moment so far."""
+        with self._store.lock:
+            return self._busy_most
 
     def render_html(self) -> str:
         return page.render(self.stories(), len(self.received()))

@@ -18,6 +18,7 @@ scrubbed from anything foreign we quote, the server's answer included).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +45,9 @@ class HttpSink:
     content_type = "application/octet-stream"
     accept = "*/*"
     token_header = "X-TrackerToken"
+    concurrent = True
+    """Safe to call from several threads at once (the agent's lanes): each thread sends on a
+    keep-alive session of its own."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
                  verify: bool | str = True) -> None:
@@ -57,16 +61,43 @@ class HttpSink:
         # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here, as
         # requests would read it: with trust_env on, requests re-reads it on every request,
         # and the agent sends thousands (benchmarks/bench_delivery.py measures the difference).
-        self._session = requests.Session()
-        self._session.trust_env = False
-        adapter = deadline.DeadlineAdapter()
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
         self._proxies = requests.utils.get_environ_proxies(self.endpoint)
         if verify is True:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._verify = verify
-        self._template: requests.PreparedRequest | None = None
+        # One keep-alive session per thread that sends (the agent's lanes), made on first use;
+        # a thread that is done gives it back (release_session) for the next one.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []     # every session made, to close
+        self._idle: list[requests.Session] = []         # given back, for the next thread
+        self._sessions_lock = threading.Lock()
+
+    @property
+    def _session(self) -> requests.Session:
+        """This thread's session: its own connection to the tracker, kept alive between requests."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            with self._sessions_lock:
+                session = self._idle.pop() if self._idle else None
+            if session is None:
+                session = requests.Session()
+                session.trust_env = False
+                adapter = deadline.DeadlineAdapter()
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                with self._sessions_lock:
+                    self._sessions.append(session)
+            self._local.session = session
+            self._local.template = None
+        return session
+
+    def release_session(self) -> None:
+        """This thread sends no more: its session (and its open connection) goes to the next."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            self._local.session = None
+            with self._sessions_lock:
+                self._idle.append(session)
 
     probe_method = "HEAD"
     probe_path: str | None = None
@@ -83,7 +114,11 @@ class HttpSink:
         self.post(self.render(commit))
 
     def close(self) -> None:
-        self._session.close()
+        with self._sessions_lock:
+            sessions, self._sessions, self._idle = self._sessions, [], []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ the request
     def post(self, body: bytes, extra_headers: dict[str, str] | None = None) -> None:
@@ -93,10 +128,11 @@ class HttpSink:
         where = _display(self.endpoint)
         # Prepared once, copied per request: Session.request would merge the session's settings,
         # cookies and the environment again for every request, and they never change here.
-        if self._template is None:
-            self._template = self._session.prepare_request(
+        template = getattr(self._local, "template", None)
+        if template is None:
+            template = self._local.template = self._session.prepare_request(
                 requests.Request("POST", self.endpoint, headers={"Accept": self.accept}))
-        prepared = self._template.copy()
+        prepared = template.copy()
         prepared.headers.update(headers)
         prepared.prepare_body(body, None)
         status, answer_headers, answer = self._exchange(prepared, where)

@@ -51,6 +51,7 @@ class RedmineSink(HttpSink):
     content_type = accept = "application/json"
     token_header = "X-Redmine-API-Key"
     probe_method, probe_path = "GET", "/users/current.json"
+    concurrent = False   # one lane: its per-issue progress goes through the agent's ledger connection
 
     def __init__(self, base_url: str, token: str, *, syntax: Any, statuses: dict[str, int | str] | None = None,
                  authors: dict[str, str] | None = None, **kw: Any) -> None:
