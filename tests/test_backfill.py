@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pty
 import re
 import signal
 import sqlite3
@@ -29,6 +28,7 @@ from hookagent.ledger import Ledger
 from testing.gitgate import GitGate
 from testing.repos import git, git_out, git_work_tree, rev, run
 from testing.site import TOKEN, Site
+from testing.terminal import stderr_on_a_terminal
 from testing.wait import PATIENCE, wait_until
 
 SUMMARY = re.compile(r"^hookagent: backfill: scanned (\d+) commits in [\d.]+s \([\d,]+/s\);"
@@ -410,27 +410,9 @@ def test_progress_on_a_terminal_and_silence_elsewhere(tmp_path, site):
     repo = fast_history(tmp_path / "hist", 3000, every=3)
     cmd = [sys.executable, "-m", "hookagent", "backfill", "--config", str(site.config_path), str(repo),
            "--dry-run", "--format", "jsonl"]
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
-        os.close(slave)
-        slave = -1
-        out = proc.stdout.read()
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:   # EIO: the other side is closed
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        os.close(master)
-        if slave >= 0:
-            os.close(slave)
-    tty = b"".join(chunks).decode()
+    status, out, tty = stderr_on_a_terminal(cmd, timeout=60)
+    assert status == 0
+    tty = tty.decode()
     assert "\r" in tty and re.search(r"3,000(/3,000)? commits [\d,]+/s", tty), tty
     assert len(out.splitlines()) == 1000, "stdout still carries only the records"
     plain = backfill(site, str(repo), "--dry-run", "--format", "jsonl")

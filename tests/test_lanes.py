@@ -16,24 +16,10 @@ from hookagent.devserver import DevServer
 from hookagent.errors import ConfigError
 from hookagent.model import Commit
 from hookagent.spool import commit_entry_name, make_entry
+from testing.events import queue_stories
 from testing.site import TOKEN, Site
+from testing.terminal import stderr_on_a_terminal
 from testing.wait import wait_until
-
-
-def queue_stories(site: Site, stories_n: int, events: int) -> dict[int, list[str]]:
-    """Each story a link, then a finish, then a deliver, and so on: ``events`` entries per story,
-    the stories interleaved; returns each story's commit ids in commit order."""
-    dest = site.config.tracker.destination
-    spool = site.spool
-    want: dict[int, list[str]] = collections.defaultdict(list)
-    for e in range(events):
-        for s in range(1, stories_n + 1):
-            cid = f"s{s:03d}e{e:04d}"
-            word = ("", "finishes ", "delivers ")[e % 3]
-            c = Commit(cid, "Ada", f"[{word}#{s}] event {e}", date="2026-11-28T10:00:00+00:00")
-            spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
-            want[s].append(cid)
-    return dict(want)
 
 
 def per_story(server) -> dict[int, list[str]]:
@@ -182,32 +168,13 @@ def test_status_shows_the_lanes_in_use_and_the_throughput(tmp_path):
 
 
 def test_a_long_flush_on_a_terminal_shows_a_progress_bar_and_a_short_one_does_not(tmp_path):
-    import os
-    import pty
     import re
 
     def on_a_terminal(site: Site) -> str:
-        cmd = [sys.executable, "-m", "hookagent", "flush", "--config", str(site.config_path)]
-        master, slave = pty.openpty()
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
-            os.close(slave)
-            slave = -1
-            chunks = []
-            while True:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:   # EIO: the other side is closed
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            assert proc.wait(timeout=300) == 0, b"".join(chunks)
-        finally:
-            os.close(master)
-            if slave >= 0:
-                os.close(slave)
-        return b"".join(chunks).decode()
+        status, _, tty = stderr_on_a_terminal(
+            [sys.executable, "-m", "hookagent", "flush", "--config", str(site.config_path)])
+        assert status == 0, tty
+        return tty.decode()
 
     with DevServer(token=TOKEN) as server:
         (tmp_path / "long").mkdir()

@@ -17,6 +17,7 @@ from hookagent.devserver import DevServer
 from hookagent.model import Commit
 from hookagent.spool import commit_entry_name, make_entry
 from testing.repos import git_out, git_work_tree
+from testing.events import queue_stories
 from testing.site import TOKEN, Site, commit_file, work_tree_with_hook
 from testing.wait import wait_until
 
@@ -145,32 +146,17 @@ def test_a_backfill_still_queueing_holds_its_entries(tmp_path, server):
     assert ids(server) == ["new1", "old1"]
 
 
-def _queue_stories(site: Site, stories: int, events: int) -> dict[int, list[str]]:
-    """``events`` entries per story, the stories interleaved, in commit order."""
-    dest = site.config.tracker.destination
-    spool = site.spool
-    order: dict[int, list[str]] = collections.defaultdict(list)
-    for e in range(events):
-        for s in range(1, stories + 1):
-            cid = f"s{s:02d}e{e:03d}"
-            word = ("", "finishes ", "delivers ")[e % 3]
-            c = Commit(cid, "Ada", f"[{word}#{s}] event {e}", date="2026-11-28T10:00:00+00:00")
-            spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
-            order[s].append(cid)
-    return dict(order)
-
-
 @pytest.mark.slow
 def test_an_agent_killed_and_restarted_keeps_each_story_in_order(tmp_path, server):
     # A short real backoff: the first entry of story 1 is deferred (its due time after the
     # entries queued next), then the agent dies mid-drain, twice, and a new one finishes.
     site = Site(tmp_path, server.url, tracker={"timeout": 600},
                 retry={"min_backoff": 2, "max_backoff": 2})
-    want = _queue_stories(site, 1, 1)
+    want = queue_stories(site, 1, 1)
     server.fail_next(1, 503)
     site.cli("flush")
     assert site.spool.count("deferred") == 1           # deferred: the destination pauses
-    more = _queue_stories_after(site, want, 3, 20)
+    more = queue_stories(site, 3, 20, first=1, before=want)
     cmd = [sys.executable, "-m", "hookagent", "flush", "--quiet", "--wait", "60", "--config", str(site.config_path)]
     kills = 0
     for after in (7, 13):
@@ -192,21 +178,6 @@ def test_an_agent_killed_and_restarted_keeps_each_story_in_order(tmp_path, serve
     counts = collections.Counter(ids(server))
     # at most the requests in flight when each agent died: one per lane
     assert sum(c - 1 for c in counts.values()) <= kills * site.config.agent.concurrency
-
-
-def _queue_stories_after(site: Site, first: dict[int, list[str]], stories: int, events: int) -> dict[int, list[str]]:
-    """More entries after ``first``'s: story 1 goes on, stories 2.. start."""
-    dest = site.config.tracker.destination
-    spool = site.spool
-    order = {s: list(first.get(s, [])) for s in range(1, stories + 1)}
-    for e in range(1, events + 1):
-        for s in range(1, stories + 1):
-            cid = f"s{s:02d}e{e:03d}"
-            word = ("", "finishes ", "delivers ")[e % 3]
-            c = Commit(cid, "Ada", f"[{word}#{s}] event {e}", date="2026-11-28T10:00:00+00:00")
-            spool.enqueue(commit_entry_name(dest, cid), make_entry(dest, [c.to_dict()]))
-            order[s].append(cid)
-    return order
 
 
 def test_github_push_sends_a_refs_pushes_in_order_after_a_503(tmp_path, server):
