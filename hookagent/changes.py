@@ -113,14 +113,14 @@ class Git:
 
     def __init__(self) -> None:
         self._patch: dict[tuple[str, str], str | None] = {}
+        self._ancestor: dict[tuple[str, str, str], bool] = {}   # commit ids never change
 
     def is_ancestor(self, repo: str, older: str, newer: str) -> bool:
-        from hookagent import process
-        try:
-            result = process.run(["git", "merge-base", "--is-ancestor", older, newer], cwd=repo, check=False)
-        except OSError:
-            return False
-        return result.returncode == 0
+        key = (repo, older, newer)
+        if key not in self._ancestor:
+            from hookagent.vcs import git as vgit
+            self._ancestor[key] = vgit.is_ancestor(repo, older, newer) is True
+        return self._ancestor[key]
 
     def patch_id(self, repo: str, sha: str) -> str | None:
         if (repo, sha) not in self._patch:

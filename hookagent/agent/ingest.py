@@ -206,12 +206,13 @@ class Inbox:
         the next (only the last is in post-rewrite's mapping). A noted commit that is not in the
         mapping and not in HEAD's history (where an `edit` stop's own commits are) is one of
         those. Nothing is dropped from a record without a mapping (an older hook's)."""
-        if not olds or not record.rewritten:
+        if not olds:
             return set()
         from hookagent.changes import Git
+        git = self.changes.git if self.changes is not None else Git()
         head = name.rsplit(".", 1)[-1]
         return {obj.sha for obj in objects
-                if obj.sha not in olds and obj.sha != head and not Git().is_ancestor(record.repo, obj.sha, head)}
+                if obj.sha not in olds and obj.sha != head and not git.is_ancestor(record.repo, obj.sha, head)}
 
     def _svn(self, record: inbox.Record) -> list[Found]:
         from hookagent.hook.svn import read_commit

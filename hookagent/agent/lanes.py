@@ -13,7 +13,6 @@ one request per lane sent and not marked: duplicates are at most the requests in
 from __future__ import annotations
 
 import threading
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from hookagent.agent.order import Item, Schedule
@@ -31,8 +30,7 @@ class Lanes:
         self.now = now
         self.result = result
         self.count = count
-        self.guard: AbstractContextManager = threading.Condition()
-        self.cond: threading.Condition = self.guard  # type: ignore[assignment]
+        self.cond = threading.Condition()
         self.busy = 0            # entries in flight
         self.stop = False        # the destination paused or held, or a lane failed
         self.failure: BaseException | None = None
@@ -82,7 +80,7 @@ class Lanes:
             while (item := self._next()) is not None:
                 stop = False
                 try:
-                    stop = self.agent._send(item, self.schedule, self.state, self.now, own, self.guard)
+                    stop = self.agent._send(item, self.schedule, self.state, self.now, own, self.cond)
                 finally:
                     with self.cond:      # (one step: no lane takes an entry in between)
                         self.busy -= 1

@@ -54,7 +54,6 @@ class Pass:
     """What one run_once did, and why it stopped."""
     sent: int = 0            # commits the server accepted
     skipped: int = 0         # commits the ledger already knew as sent
-    replaced: int = 0        # commits not sent: their stories heard of their change already
     entries_done: int = 0
     ingested: int = 0        # inbox records turned into entries
     deferred: int = 0
@@ -140,7 +139,7 @@ class Agent:
         if path and getattr(self._ledger, "writable", False):
             self._lane.ledger = Ledger(path)
             if self._changes is not None:
-                self._lane.changes = self._lane.ledger.changes(self.dest)
+                self._lane.changes = self._lane.ledger.changes(self.dest, self._changes.grammar)
 
     def lane_ends(self) -> None:
         ledger = getattr(self._lane, "ledger", None)
@@ -338,7 +337,6 @@ class Agent:
                 live = self.changes.live(commit)
                 if live is None:   # later commits of its change told its stories (changes.py)
                     self.ledger.mark_replaced(self.dest, commit.ident)
-                    result.replaced += 1
                     log.info("not sending %s: its stories heard of its change from another commit",
                              commit.commit_id[:12])
                     continue

@@ -7,7 +7,7 @@ import sys
 from hookagent import inbox, links, process, reverts
 from hookagent.config import Config
 from hookagent.hook import push as pushes
-from hookagent.model import Commit, pusher_from_env
+from hookagent.model import pusher_from_env
 from hookagent.refsyntax import syntax_for
 from hookagent.spool import Spool, batch_entry_name, make_entry, push_entry_name
 from hookagent.vcs import git as vgit
@@ -102,15 +102,14 @@ def queue_push(cfg: Config, spool: Spool, repo: str, text: str, environ, record:
                 if commit is None:
                     continue
                 commit.ref = u.ref
-                commits.append(commit.to_dict())
+                commits.append(commit)
             exclude.add(u.new)   # a commit shared by several refs of this push counts once
         if changes is not None and commits:   # one comment per change (changes.py): a force push
-            claimed = changes.claim(Commit.from_dict(c) for c in commits)   # of rebased commits tells
-            commits = [c.to_dict() for c in claimed]                        # no story again
+            commits = changes.claim(commits)  # of rebased commits tells no story again
         updates_out = [{"ref": u.ref, "before": u.old, "after": u.new} for u in moved]
         pusher = pusher_from_env(environ)
         for i in range(0, len(commits), BATCH):
-            entry = make_entry(dest, commits[i:i + BATCH], push=[u.ref for u in moved],
+            entry = make_entry(dest, [c.to_dict() for c in commits[i:i + BATCH]], push=[u.ref for u in moved],
                                updates=updates_out, pusher=pusher)
             name = batch_entry_name(dest) if record is None else push_entry_name(dest, record, i // BATCH)
             queued += int(spool.enqueue(name, entry))

@@ -145,7 +145,7 @@ class GithubPushSink(HttpSink):
         if update is not None:
             before, after = update["before"], update["after"]
             forced = (git_ok and not _null(before) and not _null(after)
-                      and is_ancestor(repo, before, after) is False)
+                      and vgit.is_ancestor(repo, before, after) is False)
         else:  # no push recorded: a push of exactly these commits onto the first one's parent
             parents = (facts.get(first.commit_id) or {}).get("parents") or []
             root = "0" * (len(first.commit_id) if len(first.commit_id) in (40, 64) else 40)
@@ -366,11 +366,3 @@ def parse_log(out: bytes) -> dict[str, dict[str, Any]]:
                 rec[kind].append(path)
         found[rec["sha"]] = rec
     return found
-
-
-def is_ancestor(repo: str, older: str, newer: str) -> bool | None:
-    """True when ``older`` is an ancestor of ``newer`` (a fast-forward); None when git cannot tell."""
-    try:   # prints `older` unless it is reachable from `newer`
-        return not vgit.git(["rev-list", "-n1", older, "--not", newer], repo).strip()
-    except VcsError:
-        return None

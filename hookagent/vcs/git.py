@@ -258,3 +258,11 @@ def _fields(f: list[bytes]) -> dict:
     return {"sha": f[0].strip(b"\n").decode("ascii", "replace"), "author": decode(f[1], None),
             "email": decode(f[2], None), "date": f[3].decode("ascii", "replace"),
             "message": decode(f[4], None)}
+
+
+def is_ancestor(repo: str, older: str, newer: str) -> bool | None:
+    """True when ``older`` is an ancestor of ``newer`` (a fast-forward); None when git cannot tell."""
+    try:   # prints `older` unless it is reachable from `newer`
+        return not git(["rev-list", "-n1", older, "--not", newer], repo).strip()
+    except VcsError:
+        return None
