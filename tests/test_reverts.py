@@ -107,7 +107,9 @@ def test_git_revert_through_post_commit_links_the_story_and_keeps_its_state(tmp_
     assert wait_until(lambda: len(server.received()) == 3), server.received()
     state, comments = story(server, 7777)
     assert state == "started" and len(comments) == 3
-    assert comments[1].startswith('Revert "Revert "Risky change [#7777] (finishes)""')
+    # git before 2.43 writes Revert "Revert ...""; 2.43 and later Reapply "..."
+    assert comments[1].startswith(('Revert "Revert "Risky change [#7777] (finishes)""',
+                                   'Reapply "Risky change [#7777] (finishes)"'))
     assert comments[2].startswith('Reapply "Risky change [#7777] (finishes)"')
 
     assert commit_file(repo, "Risky change again [finishes #7777]").returncode == 0   # not a revert
