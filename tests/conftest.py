@@ -30,3 +30,13 @@ def _isolated_environment(tmp_path_factory):
 
 
 from testing.redmine import redmine  # noqa: E402,F401  (the session's real Redmine, for the tests that ask)
+
+
+@pytest.fixture
+def server():
+    """A DevServer on 127.0.0.1 taking the test sites' token (testing.site.TOKEN), for one test;
+    a test file with its own `server` fixture overrides it."""
+    from hookagent.devserver import DevServer
+    from testing.site import TOKEN
+    with DevServer(token=TOKEN) as s:
+        yield s

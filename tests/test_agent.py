@@ -17,12 +17,6 @@ from testing.site import TOKEN, Site
 from testing.wait import PATIENCE, wait_until
 
 
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
-
-
 def received_ids(server) -> list[str]:
     return [r["commit_id"] for r in server.received()]
 

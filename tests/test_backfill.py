@@ -92,12 +92,6 @@ def story_ids(proc: subprocess.CompletedProcess) -> set[int]:
 
 
 @pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
-
-
-@pytest.fixture
 def site(tmp_path, server):
     return Site(tmp_path, server.url)
 

@@ -6,19 +6,10 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from hookagent.devserver import DevServer
-from testing.site import TOKEN, Site
+from testing.site import Site
 from testing.wait import wait_until
 
 ODD = b"caf\xe9-\xff"   # Latin-1 and a byte no encoding maps: git takes it, UTF-8 does not
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 def git(*args: bytes | str, cwd: bytes | None = None, input: bytes | None = None) -> bytes:

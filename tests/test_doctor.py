@@ -54,12 +54,6 @@ def failing(proc: subprocess.CompletedProcess) -> list[str]:
 
 
 @pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
-
-
-@pytest.fixture
 def site(tmp_path, server) -> Site:
     return Site(tmp_path, server.url, api="v5", agent={"autostart": True})
 

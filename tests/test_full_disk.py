@@ -16,20 +16,13 @@ import time
 
 import pytest
 
-from hookagent.devserver import DevServer
 from testing.mounts import SmallDisk
-from testing.site import (TOKEN, Site, background_agent_pid, bare_repo_with_hook, commit_file, git,
+from testing.site import (Site, background_agent_pid, bare_repo_with_hook, commit_file, git,
                           kill_background_agent, work_tree_with_hook)
 from testing.wait import wait_until
 
 FULL = "its file system is full"
 READ_ONLY = "its file system is read-only"
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hookagent import config as config_mod
-from hookagent.devserver import DevServer, parse_github_push
+from hookagent.devserver import parse_github_push
 from hookagent.errors import ConfigError
 from testing.history import make_history
 from testing.receiver import Recorder, decode_body
@@ -84,12 +84,6 @@ def validate_push(p: dict) -> None:
 
 
 # ---------------------------------------------------------------------- fixtures
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
-
-
 def make_site(tmp_path: Path, url: str, **github) -> Site:
     return Site(tmp_path, url, api="github-push", tracker={"github": github} if github else {},
                 repos=[{"path": str(tmp_path / "*"), "url": URL_TEMPLATE}])

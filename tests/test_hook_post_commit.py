@@ -21,12 +21,6 @@ from testing.site import work_tree_with_hook as make_repo
 from testing.wait import wait_until
 
 
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
-
-
 def received_ids(server: DevServer) -> list[str]:
     return [r["commit_id"] for r in server.received()]
 

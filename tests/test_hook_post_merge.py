@@ -19,13 +19,7 @@ import pytest
 
 from hookagent.devserver import DevServer
 from testing.repos import git, git_commit, git_out, rev, run, write_script
-from testing.site import TOKEN, Site, work_tree_with_hook
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
+from testing.site import Site, work_tree_with_hook
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from hookagent import hookfiles, inbox
-from hookagent.devserver import DevServer
 from testing.repos import git, git_bare, git_commit, git_push, git_work_tree, rev, run, write_script
-from testing.site import TOKEN, Site, kill_background_agent, prepare_as_the_hook
+from testing.site import Site, kill_background_agent, prepare_as_the_hook
 from testing.wait import wait_until
 
 ZERO = "0" * 40
@@ -170,12 +169,6 @@ def counting_python(path: Path, log: Path) -> Path:
     """An interpreter that logs each start (its arguments, one line) and runs the real one."""
     return write_script(path, f'#!/bin/sh\nprintf "%s\\n" "$*" >>{shlex.quote(str(log))}\n'
                               f'exec {shlex.quote(sys.executable)} "$@"\n')
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 @pytest.fixture

@@ -13,19 +13,12 @@ import pytest
 from hookagent import backfill as backfill_mod
 from hookagent import stories
 from hookagent.agent import lifetime
-from hookagent.devserver import DevServer
 from hookagent.model import Commit
 from hookagent.spool import commit_entry_name, make_entry
 from testing.repos import git_out, git_work_tree
 from testing.events import queue_stories
-from testing.site import TOKEN, Site, commit_file, work_tree_with_hook
+from testing.site import Site, commit_file, work_tree_with_hook
 from testing.wait import wait_until
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 def ids(server) -> list[str]:

@@ -18,16 +18,10 @@ import pytest
 from hookagent.devserver import DevServer
 from testing.history import make_history
 from testing.repos import free_port
-from testing.site import TOKEN, Site, git
+from testing.site import Site, git
 from testing.wait import PATIENCE, wait_until
 
 REF_GREP = r"\[[A-Za-z ]*#[0-9]"   # make_history's forms ([#1], [fixes #1], ...), independent of stories.py
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 def install(site: Site, bare: Path) -> None:

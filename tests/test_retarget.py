@@ -8,18 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from hookagent.devserver import DevServer
 from hookagent.spool import dest_tag
-from testing.site import TOKEN, Site, commit_file, git, work_tree_with_hook
+from testing.site import Site, commit_file, git, work_tree_with_hook
 from testing.wait import wait_until
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 def status(site: Site) -> dict:

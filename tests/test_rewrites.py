@@ -17,12 +17,6 @@ from testing.site import TOKEN, Site, bare_repo_with_hook, commit_file, git
 from testing.site import work_tree_with_hook as make_repo
 
 
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
-
-
 def comments(server: DevServer) -> dict[int, list[str]]:
     """story id -> the commit ids of its comments, in order."""
     return {sid: [c["commit_id"] for c in s["comments"]] for sid, s in server.stories().items()}
@@ -291,3 +285,16 @@ def test_fixup_commits_are_not_sent_and_autosquash_sends_nothing_again(tmp_path,
     assert "fixup!" not in git(repo, "log", "--format=%s")
     flush(site)
     assert {sid: len(v) for sid, v in comments(server).items()} == {401: 1, 402: 1}
+
+
+def test_a_copy_tells_only_its_new_stories_in_the_destinations_grammar_on_every_lane(tmp_path, server):
+    """With Redmine's grammar on an HTTP api, each lane's changes read that grammar too (they
+    fell back to Tracker's, found no story and sent the copy whole)."""
+    site = Site(tmp_path, server.url, api="v5", tracker={"syntax": "redmine"}, agent={"concurrency": 4})
+    repo = make_repo(tmp_path, site)
+    commit(repo, "Sensors refs #81")
+    flush(site)
+    amend(repo, "Sensors refs #81, #82")
+    flush(site)
+    messages = [r["message"] for r in server.received()]
+    assert len(messages) == 2 and "#82" in messages[1] and "#81" not in messages[1], messages

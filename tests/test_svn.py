@@ -21,7 +21,7 @@ from hookagent.vcs import svn as vsvn
 from testing import fakepython
 from testing import svn as tsvn
 from testing.repos import write_script
-from testing.site import TOKEN, Site
+from testing.site import Site
 from testing.wait import wait_until
 
 pytestmark = pytest.mark.skipif(not tsvn.have_svnserve(), reason="svn, svnadmin, svnlook and svnserve are needed")
@@ -95,12 +95,6 @@ def make_rig(tmp: Path, server: DevServer, transport: str, reader: str = "svnloo
     if transport == "svn":
         rig.svnserve = tsvn.SvnServe(tmp / "svnroot").start()
     return rig
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from hookagent import inbox
 from hookagent.devserver import DevServer
 from testing import teamtools
 from testing.repos import git, git_out, git_work_tree
-from testing.site import TOKEN, Site, commit_file, kill_background_agent
+from testing.site import Site, commit_file, kill_background_agent
 from testing.wait import wait_until
 
 LINE = "command -v hookagent >/dev/null 2>&1 && hookagent hook post-commit || true"
@@ -27,12 +27,6 @@ def node_modules(tmp_path_factory) -> Path:
         return teamtools.install_husky(tmp_path_factory.mktemp("npm") / "project")
     except teamtools.Unavailable as exc:
         pytest.skip(str(exc))
-
-
-@pytest.fixture
-def server():
-    with DevServer(token=TOKEN) as s:
-        yield s
 
 
 @pytest.fixture
