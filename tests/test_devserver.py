@@ -22,6 +22,12 @@ from testing.wait import PATIENCE, wait_until
 TOKEN = "s3cret-dev-token"
 
 
+@pytest.fixture
+def server():
+    with DevServer(token=TOKEN) as s:
+        yield s
+
+
 def v3_body(message: str | None = "Hello [#1]", author: str | None = "Ada", commit_id: str | None = "abc123",
             url: str | None = "https://git.example.com/c/abc123", root: str = "source_commit") -> bytes:
     el = ET.Element(root)
